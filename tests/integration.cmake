@@ -1,0 +1,1 @@
+# Integration test registrations: trib_go_test(NAME '^TestPattern$')
