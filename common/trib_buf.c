@@ -195,6 +195,10 @@ void trib_buf_json_str(struct trib_buf *b, const char *s, size_t n)
         case '\t':
             trib_buf_puts(b, "\\t");
             break;
+        case '\0':
+            /* jsonb refuses \u0000: a NUL becomes U+FFFD */
+            trib_buf_puts(b, "\\ufffd");
+            break;
         default: {
             char esc[7] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15], 0};
             trib_buf_puts(b, esc);

@@ -37,7 +37,8 @@ void trib_buf_printf(struct trib_buf *b, const char *fmt, ...)
 void trib_buf_put_i64(struct trib_buf *b, int64_t v);
 
 /* Appends s (n bytes) as a JSON string literal, quotes included. Invalid
- * UTF-8 bytes are replaced by U+FFFD so the output is always valid JSON. */
+ * UTF-8 bytes and NUL are replaced by U+FFFD, so the output is valid JSON
+ * that PostgreSQL's jsonb also accepts (it refuses \u0000). */
 void trib_buf_json_str(struct trib_buf *b, const char *s, size_t n);
 
 /* Appends s as one double-quoted element of a PostgreSQL array literal

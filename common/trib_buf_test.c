@@ -33,6 +33,9 @@ static void test_json_str(void **state)
     trib_buf_json_str(&b, "a\"b\\c\n\x01", 7);
     assert_string_equal(b.data, "\"a\\\"b\\\\c\\n\\u0001\"");
     trib_buf_reset(&b);
+    trib_buf_json_str(&b, "x\0y", 3);
+    assert_string_equal(b.data, "\"x\\ufffdy\"");
+    trib_buf_reset(&b);
     trib_buf_json_str(&b, "h\xc3\xa9", 3); /* valid UTF-8 kept */
     assert_string_equal(b.data, "\"h\xc3\xa9\"");
     trib_buf_reset(&b);
