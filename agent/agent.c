@@ -34,10 +34,10 @@
 #include <string.h>
 #include <time.h>
 
-#define BOOT_RETRY_MS     5000
-#define CLOCK_EVERY_MS    60000
-#define STRAGGLER_MS      5000
-#define FLUSH_TIMEOUT_MS  30000
+#define BOOT_RETRY_MS    5000
+#define CLOCK_EVERY_MS   60000
+#define STRAGGLER_MS     5000
+#define FLUSH_TIMEOUT_MS 30000
 
 static void boot_step(struct trib_agent *a);
 static void stop_next(struct trib_agent *a);
@@ -394,8 +394,10 @@ static void on_stop_timer(uv_timer_t *t)
         close_all(a);
     } else if (a->stop_phase == 1) {
         a->stop_phase = 2;
-        TRIB_INFO("AGT-STOP", "grace period over: interrupting %zu running "
-                  "job(s)", running_jobs(a));
+        TRIB_INFO("AGT-STOP",
+                  "grace period over: interrupting %zu running "
+                  "job(s)",
+                  running_jobs(a));
         for (i = 0; i < a->nclients; i++) {
             trib__client_cancel_all(a->clients[i], TRIB_CANCEL_SHUTDOWN);
         }
@@ -413,7 +415,8 @@ static void on_stop_timer(uv_timer_t *t)
         for (i = 0; i < a->nclients; i++) {
             left += trib__completer_backlog(a->clients[i]->completer);
         }
-        TRIB_ERROR("AGT-STOP", "could not write back %zu job outcome(s) "
+        TRIB_ERROR("AGT-STOP",
+                   "could not write back %zu job outcome(s) "
                    "before exiting (database unreachable); those jobs stay "
                    "'running' until the leader's rescuer recovers them",
                    left);

@@ -45,14 +45,14 @@ struct trib_sink;
 
 /* Statement texts for one schema (sql.c). */
 struct trib_sql {
-    char *schema;      /* resolved schema name                     */
-    char *ch_insert;   /* "<schema>.river_insert"                  */
-    char *ch_control;  /* "<schema>.river_control"                 */
-    char *ch_leader;   /* "<schema>.river_leadership"              */
-    struct trib_pg_stmt fetch, fetch_known, complete_fast, complete,
-        job_states, queue_upsert, queue_get, cancel_requested, leader_delete,
-        leader_elect, leader_reelect, leader_resign, schedule, notify_many,
-        rescue_select, rescue_update, clean, queue_clean, clock;
+    char *schema;     /* resolved schema name                     */
+    char *ch_insert;  /* "<schema>.river_insert"                  */
+    char *ch_control; /* "<schema>.river_control"                 */
+    char *ch_leader;  /* "<schema>.river_leadership"              */
+    struct trib_pg_stmt fetch, fetch_known, complete_fast, complete, job_states,
+        queue_upsert, queue_get, cancel_requested, leader_delete, leader_elect,
+        leader_reelect, leader_resign, schedule, notify_many, rescue_select,
+        rescue_update, clean, queue_clean, clock;
     char *texts[32];
     int ntexts;
 };
@@ -96,7 +96,7 @@ struct trib_job {
                           still runs it: its result is dropped     */
     int in_thread;     /* BLOCKING run() in progress               */
     uint64_t start_mono, end_mono, wb_mono; /* us                 */
-    int64_t start_db;                        /* start, db clock     */
+    int64_t start_db;                       /* start, db clock     */
     uv_timer_t timer; /* sleep wake-up and timeout deadline      */
     int timer_open;
     uint64_t wake_at, deadline; /* loop ms; 0 = none                */
@@ -106,7 +106,7 @@ struct trib_job {
 
     /* Outcome. */
     enum job_outcome outcome;
-    char *error;         /* heap, bounded                         */
+    char *error; /* heap, bounded                         */
     int64_t snooze_us;
     int64_t finalized_db; /* finish time, db clock                 */
     int64_t next_run_db;  /* retry/snooze/interrupt scheduled_at    */
@@ -140,20 +140,20 @@ struct trib_producer {
     struct trib_client *client;
     char *queue;
     int max_workers;
-    int active;                 /* slots in use                       */
-    struct trib_job *run_head;  /* running jobs (doubly linked)       */
+    int active;                /* slots in use                       */
+    struct trib_job *run_head; /* running jobs (doubly linked)       */
     int paused;
-    int ready;                  /* queue row upserted                 */
+    int ready; /* queue row upserted                 */
     int stopping;
-    int fetching;               /* fetch statement in flight          */
-    int want_fetch;             /* trigger seen during cooldown/fetch */
-    int fetch_when_slots;       /* full batch or no slots: refetch    */
-    int polling;                /* settings/cancel poll in flight     */
-    uint64_t last_fetch_mono;   /* us                                 */
-    uint64_t next_report_mono;  /* next river_queue upsert            */
-    uv_timer_t poll_timer;      /* jittered FetchPollInterval         */
-    uv_timer_t cooldown_timer;  /* trailing edge of the debounce      */
-    uv_timer_t upkeep_timer;    /* settings + cancel polls, upsert    */
+    int fetching;              /* fetch statement in flight          */
+    int want_fetch;            /* trigger seen during cooldown/fetch */
+    int fetch_when_slots;      /* full batch or no slots: refetch    */
+    int polling;               /* settings/cancel poll in flight     */
+    uint64_t last_fetch_mono;  /* us                                 */
+    uint64_t next_report_mono; /* next river_queue upsert            */
+    uv_timer_t poll_timer;     /* jittered FetchPollInterval         */
+    uv_timer_t cooldown_timer; /* trailing edge of the debounce      */
+    uv_timer_t upkeep_timer;   /* settings + cancel polls, upsert    */
     int open_handles;
     /* counters */
     uint64_t fetches, fetched;
@@ -240,10 +240,10 @@ void trib__sink_close(struct trib_sink *s);
 /* --------------------------------------------------------------- agent */
 
 enum agent_state {
-    AGENT_BOOT = 0,  /* waiting for the database and its schema */
+    AGENT_BOOT = 0, /* waiting for the database and its schema */
     AGENT_RUNNING,
-    AGENT_STOPPING,  /* no new fetches; draining                */
-    AGENT_CLOSING,   /* handles closing                         */
+    AGENT_STOPPING, /* no new fetches; draining                */
+    AGENT_CLOSING,  /* handles closing                         */
 };
 
 struct trib_agent {

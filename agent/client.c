@@ -104,8 +104,7 @@ void trib__client_on_control(struct trib_client *c, const char *action,
 {
     size_t i;
 
-    if (c->conf->mode != TRIB_MODE_NOTIFY || action == NULL ||
-        queue == NULL) {
+    if (c->conf->mode != TRIB_MODE_NOTIFY || action == NULL || queue == NULL) {
         return;
     }
     if (strcmp(action, "cancel") == 0) {
@@ -135,9 +134,10 @@ void trib__client_backpressure(struct trib_client *c, int on)
         return;
     }
     c->backpressure = on;
-    TRIB_DEBUG("AGT-BACKPRESSURE", "client %s: write-back backlog %s; "
-               "fetching %s", c->id, on ? "high" : "drained",
-               on ? "paused" : "resumed");
+    TRIB_DEBUG("AGT-BACKPRESSURE",
+               "client %s: write-back backlog %s; "
+               "fetching %s",
+               c->id, on ? "high" : "drained", on ? "paused" : "resumed");
     if (!on) {
         for (i = 0; i < c->nproducers; i++) {
             trib__producer_trigger(c->producers[i]);
@@ -189,7 +189,8 @@ static void abandon_threads(struct trib_client *c)
         for (; j != NULL; j = next) {
             next = j->next;
             if (j->in_thread) {
-                TRIB_WARN("AGT-ABANDON", "client %s: job %lld (%s) ignores "
+                TRIB_WARN("AGT-ABANDON",
+                          "client %s: job %lld (%s) ignores "
                           "cancellation; writing it back as interrupted",
                           c->id, (long long)j->id, j->kind_name);
                 j->outcome = OUT_INTERRUPT;

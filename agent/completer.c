@@ -36,11 +36,11 @@ struct trib_completer {
     size_t backlog;
     struct trib_job **batch; /* in flight */
     size_t nbatch, batch_cap;
-    size_t limit;       /* current batch limit (halved on errors) */
-    int busy;           /* statement in flight                    */
-    int fast;           /* in-flight statement is the fast path   */
+    size_t limit; /* current batch limit (halved on errors) */
+    int busy;     /* statement in flight                    */
+    int fast;     /* in-flight statement is the fast path   */
     int retry_ms;
-    uv_timer_t timer;   /* linger or retry                        */
+    uv_timer_t timer; /* linger or retry                        */
     int closing;
     struct row_state *pending_rows; /* fast path awaiting job_states */
     struct trib_complain complain;
@@ -115,9 +115,8 @@ void trib__completer_add(struct trib_completer *cm, struct trib_job *job)
 
     job->wb_mono = trib_mono_us();
     push_back(cm, job);
-    if (!c->backpressure &&
-        trib__completer_backlog(cm) >=
-            (size_t)c->agent->conf->complete_backlog_high) {
+    if (!c->backpressure && trib__completer_backlog(cm) >=
+                                (size_t)c->agent->conf->complete_backlog_high) {
         trib__client_backpressure(c, 1);
     }
     maybe_flush(cm);
@@ -266,8 +265,8 @@ static void batch_failed(struct trib_completer *cm, int status,
     requeue_batch(cm);
     /* A lost connection: the retry waits in trib_pg's queue for the
      * reconnect. A rejected statement: back off. */
-    cm->retry_ms = status == TRIB_EDBCONN ? 0
-                   : cm->retry_ms == 0    ? RETRY_MIN_MS
+    cm->retry_ms = status == TRIB_EDBCONN            ? 0
+                   : cm->retry_ms == 0               ? RETRY_MIN_MS
                    : cm->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS
                                                      : cm->retry_ms * 2;
     if (cm->retry_ms > 0) {
@@ -379,8 +378,8 @@ static void on_complete(void *arg, int status, PGresult *res)
             trib_buf_putc(&ids, '}');
             params[0] = ids.data;
             cm->pending_rows = rows; /* kept across the second query */
-            trib_pg_query(cm->pg, &cm->client->agent->sql.job_states, 1,
-                          params, on_states, cm);
+            trib_pg_query(cm->pg, &cm->client->agent->sql.job_states, 1, params,
+                          on_states, cm);
             trib_buf_fini(&ids);
             return;
         }
@@ -456,7 +455,8 @@ static void flush(struct trib_completer *cm)
             continue;
         }
         /* state */
-        trib_buf_printf(&p[1], "%s%s", sep, trib__state_name(job->target_state));
+        trib_buf_printf(&p[1], "%s%s", sep,
+                        trib__state_name(job->target_state));
         /* attempt: restored for snooze and interrupt */
         if (job->outcome == OUT_SNOOZE || job->outcome == OUT_INTERRUPT) {
             trib_buf_printf(&p[2], "%s%d", sep,

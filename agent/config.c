@@ -47,11 +47,10 @@ static const struct opt opts[] = {
      NULL, 0, 0, "PostgreSQL URL or conninfo (default: libpq PG* variables)"},
     {"schema", "--schema", "TRIBUTARY_SCHEMA", T_STR, A(schema), NULL, 0, 0,
      "schema holding River's tables (default: current_schema())"},
-    {"node_id", "--node-id", "TRIBUTARY_NODE_ID", T_STR, A(node_id), NULL, 0,
-     0, "this node's name (default: host name)"},
-    {"events_out", "--events-out", "TRIBUTARY_EVENTS_OUT", T_STR,
-     A(events_out), NULL, 0, 0,
-     "write every job event as NDJSON to FILE, or - for stdout"},
+    {"node_id", "--node-id", "TRIBUTARY_NODE_ID", T_STR, A(node_id), NULL, 0, 0,
+     "this node's name (default: host name)"},
+    {"events_out", "--events-out", "TRIBUTARY_EVENTS_OUT", T_STR, A(events_out),
+     NULL, 0, 0, "write every job event as NDJSON to FILE, or - for stdout"},
     {"threads", "--threads", "TRIBUTARY_THREADS", T_INT, A(threads), "4", 1,
      256, "worker threads for blocking job kinds (tributary.cpu, yours)"},
     {"log_level", "--log-level", "TRIBUTARY_LOG_LEVEL", T_LEVEL, A(log_level),
@@ -74,8 +73,8 @@ static const struct opt opts[] = {
      C(fetch_only_known_kinds), "false", 0, 1,
      "fetch only jobs of kinds this agent can run"},
     /* leadership */
-    {"leader.enabled", "--leader-election", "TRIBUTARY_LEADER_ELECTION",
-     T_BOOL, A(leader_enabled), "true", 0, 1,
+    {"leader.enabled", "--leader-election", "TRIBUTARY_LEADER_ELECTION", T_BOOL,
+     A(leader_enabled), "true", 0, 1,
      "take part in river_leader election and maintenance"},
     {"leader.elect_interval", "--leader-elect-interval", NULL, T_DUR,
      A(elect_interval_us), "5s", 100 * MS, DAY,
@@ -109,17 +108,17 @@ static const struct opt opts[] = {
     {"maintenance.queue_retention", "--queue-retention", NULL, T_DUR,
      A(queue_retention_us), "24h", 1 * SEC, 3650 * DAY,
      "river_queue rows idle longer than this are deleted"},
-    {"maintenance.reindexer", "--reindexer", NULL, T_BOOL, A(reindexer),
-     "true", 0, 1, "REINDEX river_job's indexes daily at 00:00 UTC"},
+    {"maintenance.reindexer", "--reindexer", NULL, T_BOOL, A(reindexer), "true",
+     0, 1, "REINDEX river_job's indexes daily at 00:00 UTC"},
     /* tributary.sink */
     {"sink.database_url", "--sink-url", "TRIBUTARY_SINK_URL", T_STR,
      A(sink_url), NULL, 0, 0,
      "external database for tributary.sink (default: none)"},
-    {"sink.table", "--sink-table", "TRIBUTARY_SINK_TABLE", T_STR,
-     A(sink_table), "tributary_sink", 0, 0,
+    {"sink.table", "--sink-table", "TRIBUTARY_SINK_TABLE", T_STR, A(sink_table),
+     "tributary_sink", 0, 0,
      "table tributary.sink writes rows into (created if missing)"},
-    {"sink.connections", "--sink-connections", NULL, T_INT,
-     A(sink_connections), "2", 1, 64, "connections to the sink database"},
+    {"sink.connections", "--sink-connections", NULL, T_INT, A(sink_connections),
+     "2", 1, 64, "connections to the sink database"},
     /* write-back */
     {"completer.batch_max", "--complete-batch", NULL, T_INT,
      A(complete_batch_max), "2000", 1, 5000,
@@ -158,7 +157,8 @@ int trib_queue_name_valid(const char *s)
         return 0;
     }
     for (i = 0; i < n; i++) {
-        int alnum = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9');
+        int alnum =
+            (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9');
         int sep = s[i] == '_' || s[i] == '-' || s[i] == '|';
 
         if (!alnum && !sep) {
@@ -217,8 +217,7 @@ static int set_value(const struct opt *o, void *base, const char *val,
         }
         if (v < o->min || v > o->max) {
             return errf(err, errlen, "%s: %s: %lld is out of range %lld..%lld",
-                        where, o->key, v, (long long)o->min,
-                        (long long)o->max);
+                        where, o->key, v, (long long)o->min, (long long)o->max);
         }
         *(int *)dst = (int)v;
         return 0;
@@ -238,8 +237,8 @@ static int set_value(const struct opt *o, void *base, const char *val,
             char lo[32], hi[32];
             trib_duration_format(o->min, lo, sizeof(lo));
             trib_duration_format(o->max, hi, sizeof(hi));
-            return errf(err, errlen, "%s: %s: %s is out of range %s..%s",
-                        where, o->key, val, lo, hi);
+            return errf(err, errlen, "%s: %s: %s is out of range %s..%s", where,
+                        o->key, val, lo, hi);
         }
         *(int64_t *)dst = d;
         return 0;
@@ -262,8 +261,9 @@ static int set_value(const struct opt *o, void *base, const char *val,
         } else if (strcmp(val, "poll") == 0) {
             *(int *)dst = TRIB_MODE_POLL;
         } else {
-            return errf(err, errlen, "%s: %s: expected notify or poll, got '%s'",
-                        where, o->key, val);
+            return errf(err, errlen,
+                        "%s: %s: expected notify or poll, got '%s'", where,
+                        o->key, val);
         }
         return 0;
     case T_LEVEL: {
@@ -522,8 +522,8 @@ static int load_map(const char *path, const struct trib_yaml *map,
         snprintf(where, sizeof(where), "%s:%d:%d", path, v->line, v->col);
         if (prefix[0] == '\0' && strcmp(key, "clients") == 0) {
             if (v->kind != TRIB_YAML_SEQ || v->n == 0) {
-                return errf(err, errlen, "%s: clients: expected a non-empty list",
-                            where);
+                return errf(err, errlen,
+                            "%s: clients: expected a non-empty list", where);
             }
             a->clients = trib_calloc(v->n, sizeof(*a->clients));
             a->nclients = v->n;
@@ -607,10 +607,10 @@ static void usage(FILE *f)
     for (i = 0; i < NOPTS; i++) {
         char flag[64];
         snprintf(flag, sizeof(flag), "%s %s", opts[i].flag,
-                 opts[i].type == T_BOOL   ? "BOOL"
-                 : opts[i].type == T_INT  ? "N"
-                 : opts[i].type == T_STR  ? "STR"
-                 : opts[i].type == T_MODE ? "MODE"
+                 opts[i].type == T_BOOL    ? "BOOL"
+                 : opts[i].type == T_INT   ? "N"
+                 : opts[i].type == T_STR   ? "STR"
+                 : opts[i].type == T_MODE  ? "MODE"
                  : opts[i].type == T_LEVEL ? "LEVEL"
                                            : "DUR");
         fprintf(f, "  %-30s %s", flag, opts[i].help);
@@ -689,7 +689,8 @@ int trib_agent_conf_load(int argc, char **argv, struct trib_agent_conf **out,
     /* 1. defaults */
     for (k = 0; k < NOPTS; k++) {
         if (opts[k].def != NULL) {
-            void *base = opts[k].scope == S_AGENT ? (void *)a : (void *)&defaults;
+            void *base =
+                opts[k].scope == S_AGENT ? (void *)a : (void *)&defaults;
             rv = set_value(&opts[k], base, opts[k].def, "default", err, errlen);
             if (rv != 0) {
                 goto done;
@@ -717,7 +718,8 @@ int trib_agent_conf_load(int argc, char **argv, struct trib_agent_conf **out,
             continue;
         }
         if (strncmp(arg, "--", 2) != 0) {
-            rv = errf(err, errlen, "unexpected argument '%s' (see --help)", arg);
+            rv =
+                errf(err, errlen, "unexpected argument '%s' (see --help)", arg);
             goto done;
         }
         eq = strchr(arg, '=');
@@ -790,8 +792,8 @@ int trib_agent_conf_load(int argc, char **argv, struct trib_agent_conf **out,
      *    client-scope ones apply to every client and to the defaults. */
     for (k = 0; k < NOPTS + nfv; k++) {
         const struct opt *o = k < NOPTS ? &opts[k] : fv[k - NOPTS].o;
-        const char *val = k < NOPTS ? (o->env ? getenv(o->env) : NULL)
-                                    : fv[k - NOPTS].val;
+        const char *val =
+            k < NOPTS ? (o->env ? getenv(o->env) : NULL) : fv[k - NOPTS].val;
         char where[64];
 
         if (val == NULL) {
@@ -879,14 +881,14 @@ int trib_agent_conf_load(int argc, char **argv, struct trib_agent_conf **out,
         }
     }
     if (a->leader_ttl_us <= a->elect_interval_us) {
-        rv = errf(err, errlen, "leader.ttl must be longer than "
-                               "leader.elect_interval");
+        rv = errf(err, errlen,
+                  "leader.ttl must be longer than "
+                  "leader.elect_interval");
         goto done;
     }
     if (a->schema != NULL) {
         const char *p = a->schema;
-        int ok = (isalpha((unsigned char)*p) || *p == '_') &&
-                 strlen(p) <= 46;
+        int ok = (isalpha((unsigned char)*p) || *p == '_') && strlen(p) <= 46;
         for (; ok && *p; p++) {
             ok = isalnum((unsigned char)*p) || *p == '_';
         }

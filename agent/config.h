@@ -36,7 +36,7 @@ struct trib_client_conf {
     int mode;                 /* enum trib_fetch_mode                   */
     int64_t poll_interval_us; /* FetchPollInterval                      */
     int64_t fetch_cooldown_us;
-    int64_t job_timeout_us;   /* -1: none                               */
+    int64_t job_timeout_us; /* -1: none                               */
     int fetch_only_known_kinds;
     struct trib_queue_conf *queues;
     size_t nqueues;

@@ -48,9 +48,9 @@ static void test_flags(void **state)
 
     (void)state;
     assert_int_equal(load(&c, err, sizeof(err), "--database-url",
-                          "postgres://x/y", "--queue", "default:50",
-                          "--queue", "bulk:3", "--mode", "poll",
-                          "--poll-interval", "250ms", NULL),
+                          "postgres://x/y", "--queue", "default:50", "--queue",
+                          "bulk:3", "--mode", "poll", "--poll-interval",
+                          "250ms", NULL),
                      0);
     assert_string_equal(c->database_url, "postgres://x/y");
     assert_int_equal(c->nclients, 1);
@@ -80,17 +80,17 @@ static void test_flag_errors(void **state)
     assert_non_null(strstr(err, "1..10000"));
     assert_int_equal(load(&c, err, sizeof(err), "--queue", "q:10001", NULL),
                      TRIB_ECONFIG);
-    assert_int_equal(load(&c, err, sizeof(err), "--queue", "q:5", "--mode",
-                          "push", NULL),
-                     TRIB_ECONFIG);
+    assert_int_equal(
+        load(&c, err, sizeof(err), "--queue", "q:5", "--mode", "push", NULL),
+        TRIB_ECONFIG);
     assert_non_null(strstr(err, "notify or poll"));
     assert_int_equal(load(&c, err, sizeof(err), "--queue", "q:5",
                           "--poll-interval", "soon", NULL),
                      TRIB_ECONFIG);
     assert_non_null(strstr(err, "invalid duration"));
-    assert_int_equal(load(&c, err, sizeof(err), "--queue", "q:5", "--bogus",
-                          NULL),
-                     TRIB_ECONFIG);
+    assert_int_equal(
+        load(&c, err, sizeof(err), "--queue", "q:5", "--bogus", NULL),
+        TRIB_ECONFIG);
     assert_non_null(strstr(err, "unknown option"));
     assert_int_equal(load(&c, err, sizeof(err), "--queue", "q:5",
                           "--job-timeout", "-1", NULL),
@@ -169,9 +169,9 @@ static void test_file_errors(void **state)
     assert_int_equal(load(&c, err, sizeof(err), "--config", path, NULL),
                      TRIB_ECONFIG);
     assert_non_null(strstr(err, "used twice"));
-    assert_int_equal(load(&c, err, sizeof(err), "--config", "/nonexistent",
-                          NULL),
-                     TRIB_ECONFIG);
+    assert_int_equal(
+        load(&c, err, sizeof(err), "--config", "/nonexistent", NULL),
+        TRIB_ECONFIG);
     unlink(path);
 }
 
@@ -195,10 +195,8 @@ static void test_helpers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_flags),
-        cmocka_unit_test(test_flag_errors),
-        cmocka_unit_test(test_file),
-        cmocka_unit_test(test_file_errors),
+        cmocka_unit_test(test_flags),   cmocka_unit_test(test_flag_errors),
+        cmocka_unit_test(test_file),    cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_helpers),
     };
     unsetenv("DATABASE_URL");

@@ -30,19 +30,19 @@ enum trib_event_kind {
 const char *trib_event_kind_name(int kind); /* "job_completed", ... */
 
 struct trib_event {
-    int kind;              /* enum trib_event_kind                      */
+    int kind; /* enum trib_event_kind                      */
     const char *client_id;
     int64_t job_id;
-    int attempt;           /* attempt after write-back                  */
+    int attempt; /* attempt after write-back                  */
     int max_attempts;
     const char *queue;
     const char *job_kind;
-    const char *state;     /* persisted state ("completed", ...)        */
+    const char *state; /* persisted state ("completed", ...)        */
     int priority;
-    const char *tags;      /* PostgreSQL array text, e.g. "{a,b}"       */
+    const char *tags; /* PostgreSQL array text, e.g. "{a,b}"       */
     /* Timestamps: us since epoch, database clock; 0 when NULL. */
     int64_t created_at;
-    int64_t scheduled_at;  /* when this attempt was due (as fetched)    */
+    int64_t scheduled_at; /* when this attempt was due (as fetched)    */
     int64_t attempted_at;
     int64_t finalized_at;
     int64_t next_scheduled_at; /* scheduled_at after write-back         */

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ERROR_MAX 8192          /* bytes of error text kept per attempt */
+#define ERROR_MAX      8192 /* bytes of error text kept per attempt */
 #define SHORT_DELAY_US (5 * TRIB_US_PER_S) /* River's scheduler interval */
 
 static void arm_timer(struct trib_job *job);

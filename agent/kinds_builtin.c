@@ -144,8 +144,8 @@ static void fail_start(struct trib_job *job, void *arg)
     char err[256];
     json_t *args = trib_job_args(job);
 
-    if (trib_json_num(args, "probability", 0, 0.0, 1.0, &p, err,
-                      sizeof(err)) != 0 ||
+    if (trib_json_num(args, "probability", 0, 0.0, 1.0, &p, err, sizeof(err)) !=
+            0 ||
         trib_json_str(args, "message", 0, &msg, err, sizeof(err)) != 0) {
         bad_args(job, err);
         return;
@@ -249,7 +249,8 @@ static const struct trib_kind builtin[] = {
      .cancel = sleep_cancel},
     {.name = "tributary.fail", .mode = TRIB_KIND_ASYNC, .start = fail_start},
     {.name = "tributary.cpu", .mode = TRIB_KIND_BLOCKING, .run = cpu_run},
-    {.name = "tributary.snooze", .mode = TRIB_KIND_ASYNC,
+    {.name = "tributary.snooze",
+     .mode = TRIB_KIND_ASYNC,
      .start = snooze_start},
     {.name = "tributary.sink", .mode = TRIB_KIND_ASYNC, .start = sink_start},
 };

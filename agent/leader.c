@@ -99,7 +99,7 @@ static void on_result(void *arg, int status, PGresult *res)
         if (l->is_leader && trib_mono_us() >= l->trust_until_mono) {
             set_leader(l, 0, "could not renew in time");
         }
-        l->retry_ms = l->retry_ms == 0 ? 1000
+        l->retry_ms = l->retry_ms == 0                 ? 1000
                       : l->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS
                                                        : l->retry_ms * 2;
         schedule(l, (uint64_t)l->retry_ms);
@@ -203,8 +203,7 @@ void trib__leader_on_notify(struct trib_leader *l, const char *payload)
         schedule(l, jitter_ms(50));
     } else if (action != NULL && strcmp(action, "request_resign") == 0 &&
                l->is_leader && !l->busy) {
-        const char *params[3] = {l->elected_at, l->id,
-                                 l->agent->sql.ch_leader};
+        const char *params[3] = {l->elected_at, l->id, l->agent->sql.ch_leader};
         TRIB_INFO("AGT-LEADER", "%s resigning on request", l->id);
         set_leader(l, 0, "resign requested");
         trib_pg_query(l->agent->ctl, &l->agent->sql.leader_resign, 3, params,
@@ -241,8 +240,10 @@ static void on_resigned(void *arg, int status, PGresult *res)
     if (status == 0) {
         TRIB_INFO("AGT-LEADER", "%s resigned leadership", l->id);
     } else {
-        TRIB_WARN("AGT-LEADER", "%s could not resign (%s); the term expires "
-                  "on its own", l->id, trib_pg_errmsg(res));
+        TRIB_WARN("AGT-LEADER",
+                  "%s could not resign (%s); the term expires "
+                  "on its own",
+                  l->id, trib_pg_errmsg(res));
     }
     finish_stop(l);
 }

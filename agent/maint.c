@@ -24,13 +24,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BATCH           10000
-#define RESCUE_BATCH    1000
-#define SCHEDULE_AHEAD  (5 * TRIB_US_PER_S)
-#define NOTIFY_HORIZON  (5 * TRIB_US_PER_MS)
+#define BATCH          10000
+#define RESCUE_BATCH   1000
+#define SCHEDULE_AHEAD (5 * TRIB_US_PER_S)
+#define NOTIFY_HORIZON (5 * TRIB_US_PER_MS)
 
-enum svc_id { SVC_SCHEDULER, SVC_RESCUER, SVC_CLEANER, SVC_QUEUES,
-              SVC_REINDEX, NSVC };
+enum svc_id {
+    SVC_SCHEDULER,
+    SVC_RESCUER,
+    SVC_CLEANER,
+    SVC_QUEUES,
+    SVC_REINDEX,
+    NSVC
+};
 
 struct svc {
     struct trib_maint *m;
@@ -234,8 +240,8 @@ static void rescue_page(struct svc *s)
     snprintf(after, sizeof(after), "%lld", (long long)s->cursor);
     time_text(horizon, sizeof(horizon), trib__db_now(a) - window);
     snprintf(limit, sizeof(limit), "%d", RESCUE_BATCH);
-    trib_pg_query(s->m->pg, &a->sql.rescue_select, 3, params,
-                  on_rescue_select, s);
+    trib_pg_query(s->m->pg, &a->sql.rescue_select, 3, params, on_rescue_select,
+                  s);
 }
 
 static void on_rescue_update(void *arg, int status, PGresult *res)
@@ -266,8 +272,7 @@ static void on_rescue_select(void *arg, int status, PGresult *res)
     }
     if (status != 0) {
         if (status != TRIB_EDBCONN) {
-            TRIB_WARN("AGT-RESCUER", "rescuer failed: %s",
-                      trib_pg_errmsg(res));
+            TRIB_WARN("AGT-RESCUER", "rescuer failed: %s", trib_pg_errmsg(res));
         }
         s->cursor = 0;
         svc_done(s, svc_interval_ms(s));
@@ -299,8 +304,10 @@ static void on_rescue_select(void *arg, int status, PGresult *res)
             state = "cancelled";
             snprintf(fin, sizeof(fin), "%s", now_text);
         } else if (trib__kinds_find(a->kinds, kind) == NULL) {
-            TRIB_WARN("AGT-RESCUER", "job %lld of unknown kind %s is stuck; "
-                      "discarding it", (long long)id, kind);
+            TRIB_WARN("AGT-RESCUER",
+                      "job %lld of unknown kind %s is stuck; "
+                      "discarding it",
+                      (long long)id, kind);
             state = "discarded";
             snprintf(fin, sizeof(fin), "%s", now_text);
         } else if (attempt < max_attempts) {
@@ -340,8 +347,8 @@ static void on_rescue_select(void *arg, int status, PGresult *res)
     params[5] = horizon;
     s->m->rescued += (uint64_t)count;
     TRIB_INFO("AGT-RESCUER", "rescuing %d stuck job(s)", count);
-    trib_pg_query(s->m->pg, &a->sql.rescue_update, 6, params,
-                  on_rescue_update, s);
+    trib_pg_query(s->m->pg, &a->sql.rescue_update, 6, params, on_rescue_update,
+                  s);
     for (k = 0; k < 5; k++) {
         trib_buf_fini(&p[k]);
     }
@@ -359,8 +366,7 @@ static void on_clean(void *arg, int status, PGresult *res)
     }
     if (status != 0) {
         if (status != TRIB_EDBCONN) {
-            TRIB_WARN("AGT-CLEANER", "cleaner failed: %s",
-                      trib_pg_errmsg(res));
+            TRIB_WARN("AGT-CLEANER", "cleaner failed: %s", trib_pg_errmsg(res));
         }
         svc_done(s, svc_interval_ms(s));
         return;
@@ -464,8 +470,10 @@ static void on_artifacts(void *arg, int status, PGresult *res)
         /* River skips an index a previous concurrent build left
          * half-done; so do we. */
         if (status == 0) {
-            TRIB_WARN("AGT-REINDEX", "skipping %s: artifacts of an earlier "
-                      "concurrent reindex exist", idx);
+            TRIB_WARN("AGT-REINDEX",
+                      "skipping %s: artifacts of an earlier "
+                      "concurrent reindex exist",
+                      idx);
         }
         reindex_next(s);
         return;

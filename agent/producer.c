@@ -283,9 +283,10 @@ static void on_upsert(void *arg, int status, PGresult *res)
     }
     if (status != 0 || PQntuples(res) != 1) {
         if (status != TRIB_EDBCONN) {
-            TRIB_WARN("AGT-QUEUE", "client %s queue %s: river_queue upsert "
-                      "failed: %s", p->client->id, p->queue,
-                      trib_pg_errmsg(res));
+            TRIB_WARN("AGT-QUEUE",
+                      "client %s queue %s: river_queue upsert "
+                      "failed: %s",
+                      p->client->id, p->queue, trib_pg_errmsg(res));
         }
         if (!p->ready && !p->stopping) {
             /* Not started yet: try again shortly. */
@@ -400,10 +401,9 @@ static void upkeep_step(struct trib_producer *p, int step)
                       p);
     }
     p->polling = 0;
-    uv_timer_start(&p->upkeep_timer, on_upkeep_timer,
-                   c->conf->mode == TRIB_MODE_POLL ? UPKEEP_POLL_MS
-                                                   : UPKEEP_NOTIFY_MS,
-                   0);
+    uv_timer_start(
+        &p->upkeep_timer, on_upkeep_timer,
+        c->conf->mode == TRIB_MODE_POLL ? UPKEEP_POLL_MS : UPKEEP_NOTIFY_MS, 0);
 }
 
 /* -------------------------------------------------------- lifecycle */

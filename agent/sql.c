@@ -176,9 +176,8 @@ static const char SCHEDULE[] =
     " FROM decided AS d WHERE j.id = d.id"
     " RETURNING j.queue, j.scheduled_at, d.discard";
 
-static const char NOTIFY_MANY[] =
-    "SELECT pg_notify($1::text, payload)"
-    " FROM unnest($2::text[]) AS payload";
+static const char NOTIFY_MANY[] = "SELECT pg_notify($1::text, payload)"
+                                  " FROM unnest($2::text[]) AS payload";
 
 /* Rescuer: running jobs attempted before the horizon, paged by id. */
 static const char RESCUE_SELECT[] =
@@ -244,9 +243,9 @@ static char *expand(const char *tmpl, const char *schema_prefix,
     return trib_buf_steal(&b);
 }
 
-static void def(struct trib_sql *sql, struct trib_pg_stmt *st,
-                const char *name, const char *tmpl, int nparams,
-                const char *prefix, const char *extra)
+static void def(struct trib_sql *sql, struct trib_pg_stmt *st, const char *name,
+                const char *tmpl, int nparams, const char *prefix,
+                const char *extra)
 {
     char *text = expand(tmpl, prefix, extra);
 
@@ -284,8 +283,8 @@ int trib__sql_init(struct trib_sql *sql, const char *schema)
         prefix.data, NULL);
     def(sql, &sql->queue_get, "trib_queue_get", QUEUE_GET, 1, prefix.data,
         NULL);
-    def(sql, &sql->cancel_requested, "trib_cancel_requested",
-        CANCEL_REQUESTED, 1, prefix.data, NULL);
+    def(sql, &sql->cancel_requested, "trib_cancel_requested", CANCEL_REQUESTED,
+        1, prefix.data, NULL);
     def(sql, &sql->leader_delete, "trib_leader_delete", LEADER_DELETE, 0,
         prefix.data, NULL);
     def(sql, &sql->leader_elect, "trib_leader_elect", LEADER_ELECT, 2,
@@ -295,15 +294,15 @@ int trib__sql_init(struct trib_sql *sql, const char *schema)
     def(sql, &sql->leader_resign, "trib_leader_resign", LEADER_RESIGN, 3,
         prefix.data, NULL);
     def(sql, &sql->schedule, "trib_schedule", SCHEDULE, 2, prefix.data, NULL);
-    def(sql, &sql->notify_many, "trib_notify_many", NOTIFY_MANY, 2,
-        prefix.data, NULL);
+    def(sql, &sql->notify_many, "trib_notify_many", NOTIFY_MANY, 2, prefix.data,
+        NULL);
     def(sql, &sql->rescue_select, "trib_rescue_select", RESCUE_SELECT, 3,
         prefix.data, NULL);
     def(sql, &sql->rescue_update, "trib_rescue_update", RESCUE_UPDATE, 6,
         prefix.data, NULL);
     def(sql, &sql->clean, "trib_clean", CLEAN, 4, prefix.data, NULL);
-    def(sql, &sql->queue_clean, "trib_queue_clean", QUEUE_CLEAN, 1,
-        prefix.data, NULL);
+    def(sql, &sql->queue_clean, "trib_queue_clean", QUEUE_CLEAN, 1, prefix.data,
+        NULL);
     def(sql, &sql->clock, "trib_clock", CLOCK, 0, prefix.data, NULL);
     trib_buf_fini(&prefix);
     return 0;

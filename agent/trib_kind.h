@@ -82,7 +82,7 @@ enum trib_kind_mode {
 };
 
 struct trib_kind {
-    const char *name;         /* River job kind, 1..127 bytes */
+    const char *name; /* River job kind, 1..127 bytes */
     enum trib_kind_mode mode;
     /* BLOCKING: runs on a worker thread. */
     void (*run)(struct trib_job *job, void *arg);
@@ -107,7 +107,7 @@ int trib_agent_main(int argc, char **argv, trib_register_fn register_kinds);
 int64_t trib_job_id(const struct trib_job *job);
 const char *trib_job_kind(const struct trib_job *job);
 const char *trib_job_queue(const struct trib_job *job);
-int trib_job_attempt(const struct trib_job *job);      /* 1 on first run */
+int trib_job_attempt(const struct trib_job *job); /* 1 on first run */
 int trib_job_max_attempts(const struct trib_job *job);
 const char *trib_job_args_text(const struct trib_job *job); /* raw JSON */
 /* Args parsed as JSON (borrowed; never NULL: a job whose args are not valid

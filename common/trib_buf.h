@@ -21,7 +21,10 @@ struct trib_buf {
     size_t cap;
 };
 
-#define TRIB_BUF_INIT {NULL, 0, 0}
+#define TRIB_BUF_INIT                                                          \
+    {                                                                          \
+        NULL, 0, 0                                                             \
+    }
 
 void trib_buf_init(struct trib_buf *b);
 void trib_buf_fini(struct trib_buf *b);

@@ -37,8 +37,8 @@ int trib_json_parse(const char *text, size_t len, json_t **out, char *err,
 
     v = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &je);
     if (v == NULL) {
-        snprintf(err, errlen, "invalid JSON at line %d column %d: %s",
-                 je.line, je.column, je.text);
+        snprintf(err, errlen, "invalid JSON at line %d column %d: %s", je.line,
+                 je.column, je.text);
         return TRIB_EINVAL;
     }
     *out = v;
@@ -68,9 +68,8 @@ static const json_t *field(const json_t *obj, const char *key, int required,
     return v;
 }
 
-int trib_json_int(const json_t *obj, const char *key, int required,
-                  int64_t min, int64_t max, int64_t *out, char *err,
-                  size_t errlen)
+int trib_json_int(const json_t *obj, const char *key, int required, int64_t min,
+                  int64_t max, int64_t *out, char *err, size_t errlen)
 {
     int rc;
     const json_t *v = field(obj, key, required, &rc, err, errlen);
@@ -81,8 +80,8 @@ int trib_json_int(const json_t *obj, const char *key, int required,
     }
     if (json_is_integer(v)) {
         i = (int64_t)json_integer_value(v);
-    } else if (json_is_real(v) && floor(json_real_value(v)) ==
-                                      json_real_value(v) &&
+    } else if (json_is_real(v) &&
+               floor(json_real_value(v)) == json_real_value(v) &&
                fabs(json_real_value(v)) < 9e18) {
         i = (int64_t)json_real_value(v);
     } else {
@@ -92,18 +91,16 @@ int trib_json_int(const json_t *obj, const char *key, int required,
         return TRIB_EARGS;
     }
     if (i < min || i > max) {
-        snprintf(err, errlen,
-                 "field \"%s\": %lld is out of range %lld..%lld", key,
-                 (long long)i, (long long)min, (long long)max);
+        snprintf(err, errlen, "field \"%s\": %lld is out of range %lld..%lld",
+                 key, (long long)i, (long long)min, (long long)max);
         return TRIB_EARGS;
     }
     *out = i;
     return 0;
 }
 
-int trib_json_num(const json_t *obj, const char *key, int required,
-                  double min, double max, double *out, char *err,
-                  size_t errlen)
+int trib_json_num(const json_t *obj, const char *key, int required, double min,
+                  double max, double *out, char *err, size_t errlen)
 {
     int rc;
     const json_t *v = field(obj, key, required, &rc, err, errlen);
@@ -119,8 +116,8 @@ int trib_json_num(const json_t *obj, const char *key, int required,
     }
     d = json_number_value(v);
     if (!(d >= min && d <= max)) {
-        snprintf(err, errlen, "field \"%s\": %g is out of range %g..%g", key,
-                 d, min, max);
+        snprintf(err, errlen, "field \"%s\": %g is out of range %g..%g", key, d,
+                 min, max);
         return TRIB_EARGS;
     }
     *out = d;
@@ -145,8 +142,8 @@ int trib_json_str(const json_t *obj, const char *key, int required,
     return 0;
 }
 
-int trib_json_only_keys(const json_t *obj, const char *const *known,
-                        char *err, size_t errlen)
+int trib_json_only_keys(const json_t *obj, const char *const *known, char *err,
+                        size_t errlen)
 {
     const char *key;
     json_t *v;
@@ -156,7 +153,8 @@ int trib_json_only_keys(const json_t *obj, const char *const *known,
                  obj ? type_name(obj) : "nothing");
         return TRIB_EARGS;
     }
-    json_object_foreach((json_t *)obj, key, v) {
+    json_object_foreach((json_t *)obj, key, v)
+    {
         const char *const *k;
         int found = 0;
 

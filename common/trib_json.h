@@ -22,14 +22,12 @@ int trib_json_parse(const char *text, size_t len, json_t **out, char *err,
 
 /* Integer field (JSON integers, or reals with no fraction). required=0:
  * absent keeps *out. 0 or TRIB_EARGS. */
-int trib_json_int(const json_t *obj, const char *key, int required,
-                  int64_t min, int64_t max, int64_t *out, char *err,
-                  size_t errlen);
+int trib_json_int(const json_t *obj, const char *key, int required, int64_t min,
+                  int64_t max, int64_t *out, char *err, size_t errlen);
 
 /* Number field (integer or real). 0 or TRIB_EARGS. */
-int trib_json_num(const json_t *obj, const char *key, int required,
-                  double min, double max, double *out, char *err,
-                  size_t errlen);
+int trib_json_num(const json_t *obj, const char *key, int required, double min,
+                  double max, double *out, char *err, size_t errlen);
 
 /* String field; *out borrowed from obj. 0 or TRIB_EARGS. */
 int trib_json_str(const json_t *obj, const char *key, int required,
@@ -37,7 +35,7 @@ int trib_json_str(const json_t *obj, const char *key, int required,
 
 /* Fails with TRIB_EARGS naming the first key not in the NULL-terminated
  * list 'known'. */
-int trib_json_only_keys(const json_t *obj, const char *const *known,
-                        char *err, size_t errlen);
+int trib_json_only_keys(const json_t *obj, const char *const *known, char *err,
+                        size_t errlen);
 
 #endif /* TRIB_JSON_H */

@@ -21,10 +21,9 @@ static void test_accessors(void **state)
     const char *s = NULL;
 
     (void)state;
-    assert_int_equal(trib_json_parse(text, strlen(text), &o, err,
-                                     sizeof(err)), 0);
-    assert_int_equal(trib_json_int(o, "ms", 1, 0, 10, &i, err, sizeof(err)),
+    assert_int_equal(trib_json_parse(text, strlen(text), &o, err, sizeof(err)),
                      0);
+    assert_int_equal(trib_json_int(o, "ms", 1, 0, 10, &i, err, sizeof(err)), 0);
     assert_int_equal(i, 5);
     assert_int_equal(trib_json_int(o, "ms", 1, 6, 10, &i, err, sizeof(err)),
                      TRIB_EARGS);
@@ -35,23 +34,23 @@ static void test_accessors(void **state)
                      TRIB_EARGS);
     assert_non_null(strstr(err, "got string"));
     i = 42;
-    assert_int_equal(trib_json_int(o, "absent", 0, 0, 10, &i, err,
-                                   sizeof(err)), 0);
+    assert_int_equal(trib_json_int(o, "absent", 0, 0, 10, &i, err, sizeof(err)),
+                     0);
     assert_int_equal(i, 42);
-    assert_int_equal(trib_json_int(o, "absent", 1, 0, 10, &i, err,
-                                   sizeof(err)), TRIB_EARGS);
+    assert_int_equal(trib_json_int(o, "absent", 1, 0, 10, &i, err, sizeof(err)),
+                     TRIB_EARGS);
     assert_int_equal(trib_json_num(o, "p", 1, 0, 1, &d, err, sizeof(err)), 0);
     assert_true(d == 0.5);
     assert_int_equal(trib_json_str(o, "s", 1, &s, err, sizeof(err)), 0);
     assert_string_equal(s, "x");
     assert_int_equal(trib_json_only_keys(o, known, err, sizeof(err)), 0);
-    assert_int_equal(trib_json_only_keys(o, few, err, sizeof(err)),
-                     TRIB_EARGS);
+    assert_int_equal(trib_json_only_keys(o, few, err, sizeof(err)), TRIB_EARGS);
     json_decref(o);
     assert_int_equal(trib_json_parse("{bad", 4, &o, err, sizeof(err)),
                      TRIB_EINVAL);
-    assert_int_equal(trib_json_parse("{\"a\":1,\"a\":2}", 13, &o, err,
-                                     sizeof(err)), TRIB_EINVAL);
+    assert_int_equal(
+        trib_json_parse("{\"a\":1,\"a\":2}", 13, &o, err, sizeof(err)),
+        TRIB_EINVAL);
 }
 
 int main(void)

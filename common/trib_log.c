@@ -43,7 +43,9 @@ static void vwrite_line(int level, const char *id, const char *suffix,
 
     trib_time_rfc3339(trib_now_us(), ts, sizeof(ts), 3);
     n = snprintf(line, sizeof(line), "%s %s [%s] %s: ", ts,
-                 level_names[level < 0 ? 0 : level > 3 ? 3 : level],
+                 level_names[level < 0   ? 0
+                             : level > 3 ? 3
+                                         : level],
                  log_component, id);
     if (n < 0 || (size_t)n >= sizeof(line)) {
         return;

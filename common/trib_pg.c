@@ -26,8 +26,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum pg_state { ST_IDLE, ST_CONNECTING, ST_SETUP, ST_READY, ST_BACKOFF,
-                ST_CLOSING };
+enum pg_state {
+    ST_IDLE,
+    ST_CONNECTING,
+    ST_SETUP,
+    ST_READY,
+    ST_BACKOFF,
+    ST_CLOSING
+};
 
 #define MAX_PREPARED 32
 
@@ -69,7 +75,7 @@ struct trib_pg {
     struct req *head, *tail; /* head is in flight when 'busy' */
     size_t nqueued;
     int busy;
-    int preparing; /* in-flight step is the PREPARE of head's stmt */
+    int preparing;  /* in-flight step is the PREPARE of head's stmt */
     PGresult *keep; /* result to deliver for the in-flight request */
 
     const char *prepared[MAX_PREPARED];
@@ -357,14 +363,12 @@ static void kick(struct trib_pg *pg)
         pg->preparing = 1;
     } else if (r->stmt->name != NULL) {
         ok = PQsendQueryPrepared(pg->conn, r->stmt->name, r->nparams,
-                                 (const char *const *)r->params, NULL, NULL,
-                                 0);
+                                 (const char *const *)r->params, NULL, NULL, 0);
     } else if (r->nparams == 0) {
         ok = PQsendQuery(pg->conn, r->stmt->sql);
     } else {
         ok = PQsendQueryParams(pg->conn, r->stmt->sql, r->nparams, NULL,
-                               (const char *const *)r->params, NULL, NULL,
-                               0);
+                               (const char *const *)r->params, NULL, NULL, 0);
     }
     if (!ok) {
         pg->preparing = 0;
@@ -499,8 +503,8 @@ static void begin_setup(struct trib_pg *pg)
     pg->state = ST_SETUP;
     trib_buf_puts(&sql, "SET TimeZone = 'UTC'; SET application_name = ");
     {
-        char *lit = PQescapeLiteral(pg->conn, pg->app_name,
-                                    strlen(pg->app_name));
+        char *lit =
+            PQescapeLiteral(pg->conn, pg->app_name, strlen(pg->app_name));
         trib_buf_puts(&sql, lit ? lit : "'tributary'");
         PQfreemem(lit);
     }
@@ -559,9 +563,10 @@ static void connect_step(struct trib_pg *pg)
 static void start_connect(struct trib_pg *pg)
 {
     /* Defaults first: the caller's conninfo (expanded from dbname) wins. */
-    const char *keys[] = {"connect_timeout", "keepalives", "keepalives_idle",
-                          "keepalives_interval", "keepalives_count",
-                          "tcp_user_timeout", "dbname", NULL};
+    const char *keys[] = {"connect_timeout",  "keepalives",
+                          "keepalives_idle",  "keepalives_interval",
+                          "keepalives_count", "tcp_user_timeout",
+                          "dbname",           NULL};
     char timeout_s[16];
     const char *vals[8];
 

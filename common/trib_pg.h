@@ -57,8 +57,8 @@ struct trib_pg_opts {
      * (it reconnects by itself). */
     void (*on_state)(void *arg, int connected);
     void *arg;
-    int reconnect_min_ms; /* default 100   */
-    int reconnect_max_ms; /* default 5000  */
+    int reconnect_min_ms;   /* default 100   */
+    int reconnect_max_ms;   /* default 5000  */
     int connect_timeout_ms; /* default 10000 */
 };
 
@@ -88,8 +88,8 @@ int trib_pg_exec(struct trib_pg *pg, const char *sql, trib_pg_cb cb, void *arg);
  */
 void trib_pg_close(struct trib_pg *pg, void (*done)(void *arg), void *arg);
 
-int trib_pg_ready(const struct trib_pg *pg);     /* 1 when queries run   */
-size_t trib_pg_queued(const struct trib_pg *pg); /* queued + in flight   */
+int trib_pg_ready(const struct trib_pg *pg);         /* 1 when queries run   */
+size_t trib_pg_queued(const struct trib_pg *pg);     /* queued + in flight   */
 uint64_t trib_pg_connects(const struct trib_pg *pg); /* sessions so far  */
 
 /* Error text of a failed result (never NULL) and its SQLSTATE ("" if none). */

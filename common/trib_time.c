@@ -99,9 +99,11 @@ void trib_duration_format(int64_t us, char *buf, size_t n)
     if (a == 0) {
         snprintf(buf, n, "0s");
     } else if (a % (3600 * TRIB_US_PER_S) == 0) {
-        snprintf(buf, n, "%s%lldh", sign, (long long)(a / (3600 * TRIB_US_PER_S)));
+        snprintf(buf, n, "%s%lldh", sign,
+                 (long long)(a / (3600 * TRIB_US_PER_S)));
     } else if (a % (60 * TRIB_US_PER_S) == 0) {
-        snprintf(buf, n, "%s%lldm", sign, (long long)(a / (60 * TRIB_US_PER_S)));
+        snprintf(buf, n, "%s%lldm", sign,
+                 (long long)(a / (60 * TRIB_US_PER_S)));
     } else if (a >= TRIB_US_PER_S) {
         snprintf(buf, n, "%s%gs", sign, (double)a / TRIB_US_PER_S);
     } else if (a >= TRIB_US_PER_MS) {
@@ -155,8 +157,7 @@ int trib_pgtime_parse(const char *s, int64_t *out_us)
         num(&p, 2, &sec)) {
         return TRIB_EINVAL;
     }
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 24 || mi > 59 ||
-        sec > 60) {
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 24 || mi > 59 || sec > 60) {
         return TRIB_EINVAL;
     }
     if (*p == '.') {
@@ -203,8 +204,9 @@ int trib_pgtime_parse(const char *s, int64_t *out_us)
 
 void trib_time_rfc3339(int64_t us, char *buf, size_t n, int digits)
 {
-    time_t secs = (time_t)(us >= 0 ? us / TRIB_US_PER_S
-                                   : -((-us + TRIB_US_PER_S - 1) / TRIB_US_PER_S));
+    time_t secs =
+        (time_t)(us >= 0 ? us / TRIB_US_PER_S
+                         : -((-us + TRIB_US_PER_S - 1) / TRIB_US_PER_S));
     int64_t rem = us - (int64_t)secs * TRIB_US_PER_S;
     struct tm tm;
     char base[32];

@@ -62,11 +62,11 @@ static struct trib_yaml *node_new(enum trib_yaml_kind kind,
 static void add_child(struct trib_yaml *parent, char *key, int key_line,
                       struct trib_yaml *child)
 {
-    parent->vals = trib_realloc(parent->vals,
-                                (parent->n + 1) * sizeof(*parent->vals));
+    parent->vals =
+        trib_realloc(parent->vals, (parent->n + 1) * sizeof(*parent->vals));
     if (parent->kind == TRIB_YAML_MAP) {
-        parent->keys = trib_realloc(parent->keys,
-                                    (parent->n + 1) * sizeof(*parent->keys));
+        parent->keys =
+            trib_realloc(parent->keys, (parent->n + 1) * sizeof(*parent->keys));
         parent->key_lines = trib_realloc(
             parent->key_lines, (parent->n + 1) * sizeof(*parent->key_lines));
         parent->keys[parent->n] = key;
@@ -90,8 +90,8 @@ static int next_event(struct loader *ld, yaml_event_t *ev)
     return 0;
 }
 
-static struct trib_yaml *parse_mapping(struct loader *ld,
-                                       struct trib_yaml *map, int depth)
+static struct trib_yaml *parse_mapping(struct loader *ld, struct trib_yaml *map,
+                                       int depth)
 {
     yaml_event_t ev;
 

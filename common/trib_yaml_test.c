@@ -20,8 +20,8 @@ static void test_tree(void **state)
     char err[200];
 
     (void)state;
-    assert_int_equal(trib_yaml_parse(doc, strlen(doc), &root, err,
-                                     sizeof(err)), 0);
+    assert_int_equal(trib_yaml_parse(doc, strlen(doc), &root, err, sizeof(err)),
+                     0);
     assert_int_equal(root->kind, TRIB_YAML_MAP);
     n = trib_yaml_get(root, "a");
     assert_non_null(n);
@@ -43,13 +43,15 @@ static void test_errors(void **state)
     char err[200];
 
     (void)state;
-    assert_int_equal(trib_yaml_parse("a: 1\na: 2\n", 10, &root, err,
-                                     sizeof(err)), TRIB_EINVAL);
+    assert_int_equal(
+        trib_yaml_parse("a: 1\na: 2\n", 10, &root, err, sizeof(err)),
+        TRIB_EINVAL);
     assert_non_null(strstr(err, "2:1: duplicate key 'a'"));
-    assert_int_equal(trib_yaml_parse("a: [1, 2\n", 9, &root, err,
-                                     sizeof(err)), TRIB_EINVAL);
-    assert_int_equal(trib_yaml_parse("a: &x 1\nb: *x\n", 14, &root, err,
-                                     sizeof(err)), TRIB_EINVAL);
+    assert_int_equal(trib_yaml_parse("a: [1, 2\n", 9, &root, err, sizeof(err)),
+                     TRIB_EINVAL);
+    assert_int_equal(
+        trib_yaml_parse("a: &x 1\nb: *x\n", 14, &root, err, sizeof(err)),
+        TRIB_EINVAL);
     assert_non_null(strstr(err, "anchors"));
     assert_int_equal(trib_yaml_parse("", 0, &root, err, sizeof(err)), 0);
     assert_int_equal(root->kind, TRIB_YAML_MAP);

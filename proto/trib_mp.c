@@ -61,27 +61,83 @@ int trib_mp_check(const void *buf, size_t len, int max_depth)
         } else {
             int lb = 0; /* length bytes */
             switch (t) {
-            case 0xc4: case 0xd9: lb = 1; break; /* bin8, str8 */
-            case 0xc5: case 0xda: lb = 2; break;
-            case 0xc6: case 0xdb: lb = 4; break;
-            case 0xc7: lb = 1; skip = 1; break;  /* ext8 (+type) */
-            case 0xc8: lb = 2; skip = 1; break;
-            case 0xc9: lb = 4; skip = 1; break;
-            case 0xca: skip = 4; break;          /* float32 */
-            case 0xcb: skip = 8; break;          /* float64 */
-            case 0xcc: case 0xd0: skip = 1; break;
-            case 0xcd: case 0xd1: skip = 2; break;
-            case 0xce: case 0xd2: skip = 4; break;
-            case 0xcf: case 0xd3: skip = 8; break;
-            case 0xd4: skip = 2; break;          /* fixext 1..16 */
-            case 0xd5: skip = 3; break;
-            case 0xd6: skip = 5; break;
-            case 0xd7: skip = 9; break;
-            case 0xd8: skip = 17; break;
-            case 0xdc: hdr = 3; container = 1; break; /* array16 */
-            case 0xdd: hdr = 5; container = 1; break; /* array32 */
-            case 0xde: hdr = 3; container = 2; break; /* map16 */
-            case 0xdf: hdr = 5; container = 2; break; /* map32 */
+            case 0xc4:
+            case 0xd9:
+                lb = 1;
+                break; /* bin8, str8 */
+            case 0xc5:
+            case 0xda:
+                lb = 2;
+                break;
+            case 0xc6:
+            case 0xdb:
+                lb = 4;
+                break;
+            case 0xc7:
+                lb = 1;
+                skip = 1;
+                break; /* ext8 (+type) */
+            case 0xc8:
+                lb = 2;
+                skip = 1;
+                break;
+            case 0xc9:
+                lb = 4;
+                skip = 1;
+                break;
+            case 0xca:
+                skip = 4;
+                break; /* float32 */
+            case 0xcb:
+                skip = 8;
+                break; /* float64 */
+            case 0xcc:
+            case 0xd0:
+                skip = 1;
+                break;
+            case 0xcd:
+            case 0xd1:
+                skip = 2;
+                break;
+            case 0xce:
+            case 0xd2:
+                skip = 4;
+                break;
+            case 0xcf:
+            case 0xd3:
+                skip = 8;
+                break;
+            case 0xd4:
+                skip = 2;
+                break; /* fixext 1..16 */
+            case 0xd5:
+                skip = 3;
+                break;
+            case 0xd6:
+                skip = 5;
+                break;
+            case 0xd7:
+                skip = 9;
+                break;
+            case 0xd8:
+                skip = 17;
+                break;
+            case 0xdc:
+                hdr = 3;
+                container = 1;
+                break; /* array16 */
+            case 0xdd:
+                hdr = 5;
+                container = 1;
+                break; /* array32 */
+            case 0xde:
+                hdr = 3;
+                container = 2;
+                break; /* map16 */
+            case 0xdf:
+                hdr = 5;
+                container = 2;
+                break; /* map32 */
             default:
                 return TRIB_EPROTO; /* 0xc1: never used */
             }

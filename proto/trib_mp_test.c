@@ -46,8 +46,7 @@ static void test_hostile(void **state)
 
     (void)state;
     assert_int_equal(trib_mp_check(amp, sizeof(amp), 32), TRIB_ERANGE);
-    assert_int_equal(trib_mp_check(map_amp, sizeof(map_amp), 32),
-                     TRIB_ERANGE);
+    assert_int_equal(trib_mp_check(map_amp, sizeof(map_amp), 32), TRIB_ERANGE);
     assert_int_equal(trib_mp_check(trailing, sizeof(trailing), 32),
                      TRIB_EPROTO);
     assert_int_equal(trib_mp_check(bad, sizeof(bad), 32), TRIB_EPROTO);
