@@ -1,0 +1,6 @@
+-- Line main, version 3: river_job.tags becomes NOT NULL with an empty-array
+-- default (existing NULLs are rewritten first).
+
+ALTER TABLE {{schema}}river_job ALTER COLUMN tags SET DEFAULT '{}';
+UPDATE {{schema}}river_job SET tags = '{}' WHERE tags IS NULL;
+ALTER TABLE {{schema}}river_job ALTER COLUMN tags SET NOT NULL;

@@ -1,0 +1,6 @@
+-- Line main, version 8: nothing to do on PostgreSQL.
+--
+-- River's version 8 makes SQLite's job ids AUTOINCREMENT so that ids are
+-- never reused. A PostgreSQL sequence never hands out a value twice, so the
+-- version only records itself in river_migration. (This file deliberately
+-- holds no statement; the runner accepts an empty query.)
