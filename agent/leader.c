@@ -52,10 +52,15 @@ static uint64_t jitter_ms(uint64_t max)
     return max == 0 ? 0 : (uint64_t)rand() % max;
 }
 
+static void on_timer(uv_timer_t *t)
+{
+    attempt(t->data);
+}
+
 static void schedule(struct trib_leader *l, uint64_t ms)
 {
     if (!l->stopping && !l->closed) {
-        uv_timer_start(&l->timer, (uv_timer_cb)attempt, ms, 0);
+        uv_timer_start(&l->timer, on_timer, ms, 0);
     }
 }
 

@@ -31,6 +31,7 @@
 
 static void do_fetch(struct trib_producer *p);
 static void start_upsert(struct trib_producer *p);
+static void on_upsert_retry(uv_timer_t *t);
 
 static int free_slots(const struct trib_producer *p)
 {
@@ -290,8 +291,8 @@ static void on_upsert(void *arg, int status, PGresult *res)
         }
         if (!p->ready && !p->stopping) {
             /* Not started yet: try again shortly. */
-            uv_timer_start(&p->upkeep_timer, (uv_timer_cb)start_upsert,
-                           RETRY_START_MS, 0);
+            uv_timer_start(&p->upkeep_timer, on_upsert_retry, RETRY_START_MS,
+                           0);
         }
         return;
     }
@@ -317,6 +318,11 @@ static void start_upsert(struct trib_producer *p)
     }
     trib_pg_query(p->client->fetch_pg, &a->sql.queue_upsert, 1, params,
                   on_upsert, p);
+}
+
+static void on_upsert_retry(uv_timer_t *t)
+{
+    start_upsert(t->data);
 }
 
 static void on_queue_get(void *arg, int status, PGresult *res)
