@@ -101,6 +101,65 @@ void trib__producer_trigger(struct trib_producer *p)
     do_fetch(p);
 }
 
+/* ------------------------------------------------------ lookahead */
+
+/* Jobs that are 'available' with a future scheduled_at (short retries and
+ * snoozes, delayed inserts, the scheduler's early moves) are due at a known
+ * time: instead of waiting for the next poll, find the next due time within
+ * one poll interval and fetch exactly then. At most one query per
+ * LOOKAHEAD_MIN_US per queue: asked again sooner, it fetches when that
+ * time has passed instead. */
+#define LOOKAHEAD_MIN_US (20 * TRIB_US_PER_MS)
+
+static void on_due(uv_timer_t *t)
+{
+    trib__producer_trigger(t->data);
+}
+
+static void on_lookahead(void *arg, int status, PGresult *res)
+{
+    struct trib_producer *p = arg;
+    long long ms;
+
+    if (status == TRIB_ECANCELED) {
+        return;
+    }
+    p->looking = 0;
+    if (status != 0 || p->stopping || PQntuples(res) != 1 ||
+        PQgetisnull(res, 0, 0)) {
+        return;
+    }
+    ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    uv_timer_start(&p->due_timer, on_due, (uint64_t)(ms > 0 ? ms : 0), 0);
+}
+
+static void lookahead(struct trib_producer *p)
+{
+    struct trib_agent *a = p->client->agent;
+    char horizon[32];
+    const char *params[2] = {p->queue, horizon};
+    uint64_t now = trib_mono_us();
+
+    if (p->looking || p->stopping ||
+        uv_is_active((uv_handle_t *)&p->due_timer)) {
+        return;
+    }
+    if (now - p->last_look_mono < LOOKAHEAD_MIN_US) {
+        /* Too soon to ask again: fetch when the limit expires; that
+         * fetch looks ahead again. */
+        uv_timer_start(
+            &p->due_timer, on_due,
+            (LOOKAHEAD_MIN_US - (now - p->last_look_mono)) / 1000 + 1, 0);
+        return;
+    }
+    p->looking = 1;
+    p->last_look_mono = now;
+    snprintf(horizon, sizeof(horizon), "%.6f",
+             (double)p->client->conf->poll_interval_us / TRIB_US_PER_S);
+    trib_pg_query(p->client->fetch_pg, &a->sql.lookahead, 2, params,
+                  on_lookahead, p);
+}
+
 static struct trib_job *job_from_row(struct trib_producer *p,
                                      const PGresult *res, int row)
 {
@@ -177,6 +236,9 @@ static void on_fetch(void *arg, int status, PGresult *res)
     }
     trib_free(jobs);
     p->fetching = 0;
+    if (n < limit) {
+        lookahead(p); /* nothing more is due: when will something be? */
+    }
     if (p->want_fetch ||
         (p->fetch_when_slots && free_slots(p) >= p->max_workers / 10 + 1)) {
         p->fetch_when_slots = 0;
@@ -426,8 +488,10 @@ int trib__producer_create(struct trib_client *c, const char *queue,
     uv_timer_init(loop, &p->poll_timer);
     uv_timer_init(loop, &p->cooldown_timer);
     uv_timer_init(loop, &p->upkeep_timer);
+    uv_timer_init(loop, &p->due_timer);
     p->poll_timer.data = p->cooldown_timer.data = p->upkeep_timer.data = p;
-    p->open_handles = 3;
+    p->due_timer.data = p;
+    p->open_handles = 4;
     *out = p;
     return 0;
 }
@@ -443,6 +507,7 @@ void trib__producer_stop(struct trib_producer *p)
     uv_timer_stop(&p->poll_timer);
     uv_timer_stop(&p->cooldown_timer);
     uv_timer_stop(&p->upkeep_timer);
+    uv_timer_stop(&p->due_timer);
 }
 
 static void on_closed(uv_handle_t *h)
@@ -461,4 +526,5 @@ void trib__producer_close(struct trib_producer *p)
     uv_close((uv_handle_t *)&p->poll_timer, on_closed);
     uv_close((uv_handle_t *)&p->cooldown_timer, on_closed);
     uv_close((uv_handle_t *)&p->upkeep_timer, on_closed);
+    uv_close((uv_handle_t *)&p->due_timer, on_closed);
 }

@@ -219,6 +219,18 @@ static const char QUEUE_CLEAN[] =
     " WHERE updated_at < now() - make_interval(secs => $1::float8)"
     " ORDER BY name LIMIT 10000)";
 
+/* Lookahead: milliseconds until the next job of queue $1 that is
+ * 'available' but not yet due becomes due, if within $2 seconds; one index
+ * probe per priority (the fetch index is state, queue, priority,
+ * scheduled_at, id). NULL when none. */
+static const char LOOKAHEAD[] =
+    "SELECT ceil(extract(epoch FROM min(t) - now()) * 1000)::bigint FROM ("
+    " SELECT (SELECT scheduled_at FROM {S}river_job"
+    "  WHERE state = 'available' AND queue = $1::text AND priority = p"
+    "   AND scheduled_at > now() ORDER BY scheduled_at LIMIT 1) AS t"
+    " FROM generate_series(1, 4) AS p) AS s"
+    " WHERE t <= now() + make_interval(secs => $2::float8)";
+
 static const char CLOCK[] =
     "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
 
@@ -304,6 +316,8 @@ int trib__sql_init(struct trib_sql *sql, const char *schema)
     def(sql, &sql->queue_clean, "trib_queue_clean", QUEUE_CLEAN, 1, prefix.data,
         NULL);
     def(sql, &sql->clock, "trib_clock", CLOCK, 0, prefix.data, NULL);
+    def(sql, &sql->lookahead, "trib_lookahead", LOOKAHEAD, 2, prefix.data,
+        NULL);
     trib_buf_fini(&prefix);
     return 0;
 }

@@ -30,6 +30,7 @@ extern const char trib_cli_db_help[];
 
 /* Subcommands. */
 int trib_cli_migrate(int argc, char **argv);
+int trib_cli_insert(int argc, char **argv);
 
 /*
  * Picks the connection string: 'flag' (--database-url) when given, else

@@ -19,6 +19,8 @@ struct command {
 static const struct command commands[] = {
     {"migrate", "create or upgrade River's schema in PostgreSQL",
      trib_cli_migrate},
+    {"insert", "batch-insert River jobs (COPY + river_insert notify)",
+     trib_cli_insert},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
