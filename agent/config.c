@@ -604,8 +604,13 @@ static void usage(FILE *f)
             "exit\n"
             "  --help, --version\n",
             TRIB_MAX_WORKERS_MAX);
+    fprintf(f, "\nOptions (flag, then YAML key; client options apply to every "
+               "client):\n");
     for (i = 0; i < NOPTS; i++) {
-        char flag[64];
+        char flag[64], text[512];
+        const char *w;
+        int col;
+
         snprintf(flag, sizeof(flag), "%s %s", opts[i].flag,
                  opts[i].type == T_BOOL    ? "BOOL"
                  : opts[i].type == T_INT   ? "N"
@@ -613,12 +618,32 @@ static void usage(FILE *f)
                  : opts[i].type == T_MODE  ? "MODE"
                  : opts[i].type == T_LEVEL ? "LEVEL"
                                            : "DUR");
-        fprintf(f, "  %-30s %s", flag, opts[i].help);
-        if (opts[i].def != NULL) {
-            fprintf(f, " [%s]", opts[i].def);
+        snprintf(text, sizeof(text), "%s.%s%s%s%s%s%s File: %s%s.",
+                 opts[i].help, opts[i].def ? " Default " : "",
+                 opts[i].def ? opts[i].def : "", opts[i].def ? "." : "",
+                 opts[i].env ? " Env " : "", opts[i].env ? opts[i].env : "",
+                 opts[i].env ? "." : "",
+                 opts[i].scope == S_CLIENT ? "clients[]." : "", opts[i].key);
+        fprintf(f, "  %-30s", flag);
+        col = 32;
+        if (strlen(flag) > 29) {
+            fprintf(f, "\n%32s", "");
         }
-        if (opts[i].env != NULL) {
-            fprintf(f, " (env %s)", opts[i].env);
+        /* word-wrap the text into columns 33..79 */
+        for (w = text; *w;) {
+            const char *e = w;
+            int len;
+            while (*e && *e != ' ') {
+                e++;
+            }
+            len = (int)(e - w);
+            if (col + 1 + len > 79 && col > 32) {
+                fprintf(f, "\n%32s", "");
+                col = 32;
+            }
+            fprintf(f, " %.*s", len, w);
+            col += 1 + len;
+            w = *e ? e + 1 : e;
         }
         fputc('\n', f);
     }
