@@ -162,12 +162,14 @@ int trib_mp_check(const void *buf, size_t len, int max_depth)
             return TRIB_EPROTO; /* truncated */
         }
         off += (size_t)hdr + (size_t)skip;
+        /* msgpack-c refuses a container, even an empty one, that would be
+         * the (max+1)th open container: check before the count. */
+        if (container && depth + 1 > max_depth) {
+            return TRIB_ERANGE;
+        }
         if (container && count > 0) {
             if (count > len - off) {
                 return TRIB_ERANGE; /* announces more values than bytes */
-            }
-            if (depth + 1 > max_depth) {
-                return TRIB_ERANGE;
             }
             owed[++depth] = count;
         }

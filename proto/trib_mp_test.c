@@ -51,6 +51,13 @@ static void test_hostile(void **state)
                      TRIB_EPROTO);
     assert_int_equal(trib_mp_check(bad, sizeof(bad), 32), TRIB_EPROTO);
     assert_int_equal(trib_mp_check(NULL, 0, 32), TRIB_EPROTO);
+    /* 32 open containers, then an empty one: msgpack-c refuses it
+     * (found by fuzz_mp_check) */
+    memset(deep, 0x91, 32);
+    deep[32] = 0x90;
+    assert_int_equal(trib_mp_check(deep, 33, 32), TRIB_ERANGE);
+    deep[32] = 0x01;
+    assert_int_equal(trib_mp_check(deep, 33, 32), 0);
     memset(deep, 0x91, sizeof(deep)); /* 40 nested 1-arrays */
     deep[39] = 0x01;
     assert_int_equal(trib_mp_check(deep, sizeof(deep), 32), TRIB_ERANGE);
