@@ -67,6 +67,9 @@ static void on_clock(void *arg, int status, PGresult *res)
     struct trib_agent *a = cp->a;
     int64_t t1 = trib_now_us(), db;
 
+    if (status != TRIB_ECANCELED) {
+        a->clock_busy = 0;
+    }
     if (status == 0 && PQntuples(res) == 1) {
         db = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
         a->clock_offset_us = db - (cp->t0 + t1) / 2;
@@ -88,11 +91,18 @@ static void on_clock(void *arg, int status, PGresult *res)
 
 static void measure_clock(struct trib_agent *a)
 {
-    struct clock_probe *cp = TRIB_NEW(struct clock_probe);
+    struct clock_probe *cp;
+
+    if (a->clock_busy) {
+        return; /* one probe at a time (it may wait out an outage) */
+    }
+    cp = TRIB_NEW(struct clock_probe);
+    a->clock_busy = 1;
 
     cp->a = a;
     cp->t0 = trib_now_us();
     if (trib_pg_query(a->ctl, &a->sql.clock, 0, NULL, on_clock, cp) != 0) {
+        a->clock_busy = 0;
         trib_free(cp);
     }
 }

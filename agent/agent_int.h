@@ -270,6 +270,7 @@ struct trib_agent {
 
     int64_t clock_offset_us; /* database clock - local clock */
     int clock_known;
+    int clock_busy; /* a clock probe is queued or in flight */
     uv_timer_t boot_timer, clock_timer, stop_timer;
     uv_signal_t sig_term, sig_int;
     uint64_t stop_started_mono;
