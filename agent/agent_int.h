@@ -99,7 +99,7 @@ struct trib_job {
     int64_t start_db;                       /* start, db clock     */
     uv_timer_t timer; /* sleep wake-up and timeout deadline      */
     int timer_open;
-    uint64_t wake_at, deadline; /* loop ms; 0 = none                */
+    uint64_t wake_at, deadline; /* trib_mono_us(); 0 = none         */
     void (*wake_fn)(struct trib_job *);
     uv_work_t work;
     void *user_data;

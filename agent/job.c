@@ -29,7 +29,7 @@ static void arm_timer(struct trib_job *job);
 static void on_timer(uv_timer_t *t)
 {
     struct trib_job *job = t->data;
-    uint64_t now = uv_now(t->loop);
+    uint64_t now = trib_mono_us();
 
     if (job->phase != PHASE_RUNNING) {
         return;
@@ -76,8 +76,12 @@ static void arm_timer(struct trib_job *job)
         job->timer.data = job;
         job->timer_open = 1;
     }
-    now = uv_now(loop);
-    uv_timer_start(&job->timer, on_timer, next > now ? next - now : 0, 0);
+    /* libuv times the timer from its cached, coarse loop clock, which can
+     * run behind: it may fire early, and on_timer() then re-arms for the
+     * rest. A sleep or timeout never ends before its time. */
+    now = trib_mono_us();
+    uv_timer_start(&job->timer, on_timer,
+                   next > now ? (next - now + 999) / 1000 : 0, 0);
 }
 
 /* ---------------------------------------------------------- running */
@@ -155,7 +159,7 @@ void trib__job_start(struct trib_job *job)
         return;
     }
     if (timeout > 0) {
-        job->deadline = uv_now(a->loop) + (uint64_t)(timeout / 1000);
+        job->deadline = job->start_mono + (uint64_t)timeout;
     }
     if (job->kind->mode == TRIB_KIND_BLOCKING) {
         job->in_thread = 1;
@@ -475,13 +479,11 @@ uv_loop_t *trib_job_loop(struct trib_job *job)
 void trib_job_sleep(struct trib_job *job, int64_t delay_us,
                     void (*fn)(struct trib_job *job))
 {
-    uv_loop_t *loop = job->client->agent->loop;
-
     if (job->phase != PHASE_RUNNING || job->in_thread) {
         return;
     }
     job->wake_fn = fn;
-    job->wake_at = uv_now(loop) + (uint64_t)((delay_us + 999) / 1000);
+    job->wake_at = trib_mono_us() + (uint64_t)(delay_us > 0 ? delay_us : 0);
     if (job->wake_at == 0) {
         job->wake_at = 1;
     }
