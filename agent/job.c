@@ -245,6 +245,7 @@ static int metadata_snoozes(const struct trib_job *job)
 void trib__job_finish(struct trib_job *job)
 {
     struct trib_agent *a = job->client->agent;
+    struct trib_producer *prod = job->prod;
     int why = atomic_load(&job->cancel);
     int64_t now_db;
 
@@ -308,8 +309,13 @@ void trib__job_finish(struct trib_job *job)
         }
         break;
     }
-    trib__producer_job_done(job->prod, job);
+    trib__producer_job_done(prod, job);
     trib__completer_add(job->client->completer, job);
+    /* Only now, with the write-back queued, may a stopping agent see its
+     * last job gone and finish (it waits for the completer to drain). */
+    if (prod->stopping && prod->active == 0) {
+        trib__agent_check_stopped(a);
+    }
 }
 
 static void on_timer_closed(uv_handle_t *h)

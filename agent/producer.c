@@ -299,9 +299,9 @@ void trib__producer_job_done(struct trib_producer *p, struct trib_job *job)
         p->fetch_when_slots = 0;
         trib__producer_trigger(p);
     }
-    if (p->stopping && p->active == 0) {
-        trib__agent_check_stopped(p->client->agent);
-    }
+    /* No shutdown check here: the job is not in the completer yet, so the
+     * agent would look idle. trib__job_finish() checks after handing the
+     * job over. */
 }
 
 /* ------------------------------------------------- pause and cancel */
