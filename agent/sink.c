@@ -14,7 +14,9 @@
 #include <string.h>
 
 struct sink_req {
+    struct sink_req *next; /* waiting for the table */
     struct trib_job *job;
+    int64_t rows;
     void (*cb)(struct trib_job *, int, const char *);
 };
 
@@ -25,17 +27,34 @@ struct trib_sink {
     int next;
     struct trib_pg_stmt insert;
     char *insert_sql;
+    /* Writes wait until CREATE TABLE IF NOT EXISTS has run: it goes over
+     * pg[0] only, and an insert on another connection could get there
+     * first ("relation does not exist"). */
+    int created;
+    struct sink_req *wait_head, *wait_tail;
 };
+
+static void send_req(struct trib_sink *s, struct sink_req *r);
 
 static void on_created(void *arg, int status, PGresult *res)
 {
     struct trib_sink *s = arg;
+    struct sink_req *r;
 
-    (void)s;
-    if (status != 0 && status != TRIB_ECANCELED) {
+    if (status == TRIB_ECANCELED) {
+        return;
+    }
+    if (status != 0) {
+        /* The writes go ahead and fail with the database's reason. */
         TRIB_ERROR("AGT-SINK", "cannot create the sink table: %s",
                    trib_pg_errmsg(res));
     }
+    s->created = 1;
+    while ((r = s->wait_head) != NULL) {
+        s->wait_head = r->next;
+        send_req(s, r);
+    }
+    s->wait_tail = NULL;
 }
 
 int trib__sink_create(struct trib_agent *a, struct trib_sink **out)
@@ -111,28 +130,43 @@ static void on_insert(void *arg, int status, PGresult *res)
     trib_free(r);
 }
 
-int trib__sink_write(struct trib_sink *s, struct trib_job *job, int64_t rows,
-                     void (*cb)(struct trib_job *, int, const char *))
+static void send_req(struct trib_sink *s, struct sink_req *r)
 {
     char id[24], n[24];
     const char *params[2] = {id, n};
-    struct sink_req *r;
     int rv;
+
+    snprintf(id, sizeof(id), "%lld", (long long)r->job->id);
+    snprintf(n, sizeof(n), "%lld", (long long)r->rows);
+    rv = trib_pg_query(s->pg[s->next], &s->insert, 2, params, on_insert, r);
+    s->next = (s->next + 1) % s->npg;
+    if (rv != 0) {
+        r->cb(r->job, rv, "sink connection closing");
+        trib_free(r);
+    }
+}
+
+int trib__sink_write(struct trib_sink *s, struct trib_job *job, int64_t rows,
+                     void (*cb)(struct trib_job *, int, const char *))
+{
+    struct sink_req *r;
 
     if (s == NULL) {
         return TRIB_ENOTSUP;
     }
     r = TRIB_NEW(struct sink_req);
     r->job = job;
+    r->rows = rows;
     r->cb = cb;
-    snprintf(id, sizeof(id), "%lld", (long long)job->id);
-    snprintf(n, sizeof(n), "%lld", (long long)rows);
-    rv = trib_pg_query(s->pg[s->next], &s->insert, 2, params, on_insert, r);
-    s->next = (s->next + 1) % s->npg;
-    if (rv != 0) {
-        trib_free(r);
+    if (s->created) {
+        send_req(s, r);
+    } else if (s->wait_tail != NULL) {
+        s->wait_tail->next = r;
+        s->wait_tail = r;
+    } else {
+        s->wait_head = s->wait_tail = r;
     }
-    return rv;
+    return 0;
 }
 
 void trib__sink_close(struct trib_sink *s)
@@ -146,6 +180,12 @@ void trib__sink_close(struct trib_sink *s)
         if (s->pg[i] != NULL) {
             trib_pg_close(s->pg[i], NULL, NULL);
         }
+    }
+    /* Writes still waiting for the table: their jobs are being freed. */
+    while (s->wait_head != NULL) {
+        struct sink_req *r = s->wait_head;
+        s->wait_head = r->next;
+        trib_free(r);
     }
     trib_free(s->pg);
     trib_free(s->insert_sql);
