@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# bench/pickup.sh -- pickup latency (insert COMMIT -> job claimed) at fixed
+# insert rates, Tributary's agent in notify and poll mode beside River's Go
+# client, on one durable PostgreSQL; plus the PostgreSQL CPU spent per 1,000
+# jobs. Prints a table; never gates anything.
+#
+#   bench/pickup.sh
+#
+# Environment: BENCH_RATES ("100 1000 5000" jobs/s), BENCH_DURATION (15s per
+# run), BENCH_WORKERS (which rows of the matrix: "trib-notify trib-poll1s
+# trib-poll100ms river-notify river-poll1s"), and those of bench/lib.sh.
+# See bench/README.md for the definitions.
+source "$(dirname "$0")/lib.sh"
+trap bench_cleanup EXIT
+
+RATES=${BENCH_RATES:-"100 1000 2000 5000"}
+DUR=${BENCH_DURATION:-15s}
+WORKERS=${BENCH_WORKERS:-"trib-notify trib-notify-cd5ms trib-poll1s trib-poll100ms river-notify river-poll1s"}
+OUT=${BENCH_OUT:-/tmp/trib-bench-pickup-$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$OUT"
+RES=$OUT/results.tsv
+: >"$RES"
+
+bench_need_bins tributary tributary-agent riverworker pickupbench benchtool
+
+bench_log "starting a durable PostgreSQL in $BENCH_PGDIR"
+# track_commit_timestamp: the server's commit time of every insert, for the
+# second (database-clock-only) latency figure.
+bench_pg_start track_commit_timestamp=on
+{
+    echo "pickup latency, $(date -u +%Y-%m-%dT%H:%M:%SZ), $DUR per run, rates: $RATES jobs/s"
+    bench_describe
+} | tee "$OUT/machine.txt"
+
+# worker_cmd NAME: sets CMD to the command line of one matrix row.
+worker_cmd() {
+    local agent=("$BENCH_BIN/tributary-agent" --database-url "$BENCH_URL" --log-level warn --queue default:2000)
+    local river=("$BENCH_BIN/riverworker" --database-url "$BENCH_URL" --queue default:2000 --status-interval 10s)
+    case "$1" in
+    trib-notify) CMD=("${agent[@]}") ;;
+    trib-notify-cd5ms) CMD=("${agent[@]}" --fetch-cooldown 5ms) ;;
+    trib-poll1s) CMD=("${agent[@]}" --mode poll --poll-interval 1s) ;;
+    trib-poll100ms) CMD=("${agent[@]}" --mode poll --poll-interval 100ms) ;;
+    river-notify) CMD=("${river[@]}") ;;
+    river-poll1s) CMD=("${river[@]}" --poll-only) ;;
+    *) bench_die "unknown worker $1" ;;
+    esac
+}
+worker_desc() {
+    case "$1" in
+    trib-notify) echo "tributary|notify (LISTEN), fetch cooldown 1ms (default)" ;;
+    trib-notify-cd5ms) echo "tributary|notify, --fetch-cooldown 5ms" ;;
+    trib-poll1s) echo "tributary|poll, --poll-interval 1s" ;;
+    trib-poll100ms) echo "tributary|poll, --poll-interval 100ms" ;;
+    river-notify) echo "River Go client|notify, FetchCooldown 100ms (default)" ;;
+    river-poll1s) echo "River Go client|PollOnly, FetchPollInterval 1s" ;;
+    esac
+}
+worker_app() { # application_name of the worker's connections
+    case "$1" in
+    trib-*) echo tributary-agent ;;
+    river-*) echo riverworker ;;
+    esac
+}
+
+for w in $WORKERS; do
+    for rate in $RATES; do
+        tag=$w-$rate
+        bench_log "$w at $rate jobs/s"
+        bench_reset 0 x
+        worker_cmd "$w"
+        "${CMD[@]}" >"$OUT/$tag.worker.out" 2>"$OUT/$tag.worker.log" &
+        wp=$!
+        BENCH_PIDS+=("$wp")
+        # Ready once its producer has upserted the queue row; then settle.
+        for _ in $(seq 1 100); do
+            [ "$(bench_sql "SELECT count(*) FROM river_queue WHERE name = 'default'")" = 1 ] && break
+            sleep 0.1
+        done
+        sleep 1
+        bench_cpu_snap "$OUT/$tag.cpu0.json" worker="$wp"
+        # The second snapshot is taken by pickupbench itself (--snap-cmd)
+        # while its connections are open, so their CPU is named.
+        if ! "$BENCH_BIN/pickupbench" --database-url "$BENCH_URL" --rate "$rate" \
+            --duration "$DUR" --json --label "$tag" \
+            --snap-cmd "'$BENCH_BIN/benchtool' cpu-snap --pg-data '$BENCH_PGDIR/data' --database-url '$BENCH_URL' --pid worker=$wp >'$OUT/$tag.cpu1.json'" \
+            >"$OUT/$tag.json" 2>"$OUT/$tag.err"; then
+            bench_log "pickupbench failed: $(tail -2 "$OUT/$tag.err")"
+        fi
+        [ -s "$OUT/$tag.cpu1.json" ] || bench_cpu_snap "$OUT/$tag.cpu1.json" worker="$wp"
+        kill -TERM "$wp"
+        wait "$wp" || true
+        jobs=$(bench_get "$OUT/$tag.json" jobs)
+        "$BENCH_BIN/benchtool" cpu-diff --jobs "${jobs:-0}" "$OUT/$tag.cpu0.json" \
+            "$OUT/$tag.cpu1.json" >"$OUT/$tag.cpu.json"
+        bench_pgss_top "$OUT/$tag.pgss.txt"
+        head -2 "$OUT/$tag.json" | grep '^pickupbench' >&2 || true
+        j=$OUT/$tag.json c=$OUT/$tag.cpu.json
+        k() { awk -v s="$1" -v n="$jobs" 'BEGIN{ if (n > 0) printf "%.0f", s * 1e6 / n; else print "?" }'; }
+        printf '%s\t%s\t%s\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t%s\n' \
+            "$(worker_desc "$w")" "$w" "$rate" "$(bench_get "$j" achieved_rate)" \
+            "$(bench_get "$j" p50_ms)" "$(bench_get "$j" p95_ms)" "$(bench_get "$j" p99_ms)" \
+            "$(bench_get "$j" max_ms)" "$(bench_get "$j" srv_p95_ms)" \
+            "$(k "$(bench_get "$c" pg_cpu_s)")" "$(k "$(bench_get "$c" "pg:$(worker_app "$w")")")" \
+            "$(k "$(bench_get "$c" pg:pickupbench)")" "$(k "$(bench_get "$c" extra:worker)")" \
+            "$jobs" >>"$RES"
+    done
+done
+
+echo
+echo "Pickup latency = attempted_at (DB now() of the claiming fetch) - wall clock right after the inserter's COMMIT returned;"
+echo "same machine, same clock (CLOCK_REALTIME). 'srv p95' uses the server's commit timestamp instead (DB clock only)."
+echo "CPU columns: milliseconds of CPU per 1,000 jobs: all PostgreSQL processes; of them the worker's backends and the"
+echo "inserter's backends; and the worker process itself."
+awk -F'\t' '
+    BEGIN { printf "%-15s | %-40s | %6s | %6s | %7s | %7s | %7s | %8s | %8s | %6s | %6s | %6s | %6s\n", "worker", "mode", "rate", "actual", "p50 ms", "p95 ms", "p99 ms", "max ms", "srv p95", "PG", "PG wkr", "PG ins", "worker" }
+    { split($1, d, "|")
+      printf "%-15s | %-40s | %6d | %6.0f | %7.2f | %7.2f | %7.2f | %8.2f | %8.2f | %6s | %6s | %6s | %6s\n", d[1], d[2], $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 }' "$RES" | tee "$OUT/table.txt"
+echo
+awk -F'\t' '
+    $2 == "trib-notify" && $3 == 1000 { printf "target notify-mode p95 <= 5 ms at 1,000 jobs/s: p95 %.2f ms -> %s\n", $6, ($6 <= 5 ? "MET" : "NOT MET") }
+    $2 == "trib-poll1s" { printf "target poll mode within its interval (1s +10%% jitter): %d jobs/s: p99 %.0f ms, max %.0f ms -> %s\n", $3, $7, $8, ($8 <= 1100 ? "MET" : "NOT MET (max)") }
+    $2 == "trib-poll100ms" { printf "target poll mode within its interval (100ms +10ms jitter): %d jobs/s: p99 %.0f ms, max %.0f ms -> %s\n", $3, $7, $8, ($8 <= 110 ? "MET" : "NOT MET (max)") }' "$RES" | tee -a "$OUT/table.txt"
+echo "raw results: $OUT"
