@@ -495,10 +495,10 @@ static int load_client(const char *path, const struct trib_yaml *n, size_t idx,
             }
         } else {
             return errf(err, errlen,
-                        "%s:%d:%d: %s: unknown key (client keys: id, queues, "
+                        "%s:%d: %s: unknown key (client keys: id, queues, "
                         "mode, poll_interval, fetch_cooldown, job_timeout, "
                         "fetch_only_known_kinds)",
-                        path, n->line, n->key_lines[i], field);
+                        path, n->key_lines[i], field);
         }
     }
     return 0;
