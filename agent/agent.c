@@ -573,6 +573,37 @@ static int run(struct trib_agent_conf *conf, struct trib_kinds *kinds)
     return a.exit_code;
 }
 
+/* PQconninfoParse() accepts any port text; libpq rejects a bad one only
+ * when connecting, which the agent would retry forever. */
+static int check_ports(const PQconninfoOption *opts, char *err, size_t n)
+{
+    const PQconninfoOption *o;
+
+    for (o = opts; o->keyword != NULL; o++) {
+        const char *p = o->val;
+
+        if (strcmp(o->keyword, "port") != 0 || p == NULL) {
+            continue;
+        }
+        while (*p != '\0') { /* comma-separated, one per host */
+            size_t len = strcspn(p, ",");
+            char *end;
+            long v = strtol(p, &end, 10);
+
+            if (len > 0 && (end != p + len || v < 1 || v > 65535)) {
+                snprintf(err, n, "port \"%.*s\" is not a number 1..65535",
+                         (int)len, p);
+                return TRIB_ECONFIG;
+            }
+            p += len;
+            if (*p == ',') {
+                p++;
+            }
+        }
+    }
+    return 0;
+}
+
 int trib_agent_main(int argc, char **argv, trib_register_fn register_kinds)
 {
     struct trib_agent_conf *conf = NULL;
@@ -601,7 +632,14 @@ int trib_agent_main(int argc, char **argv, trib_register_fn register_kinds)
             trib_agent_conf_free(conf);
             return 2;
         }
+        rv = check_ports(opts, err, sizeof(err));
         PQconninfoFree(opts);
+        if (rv != 0) {
+            fprintf(stderr, "tributary-agent: invalid --database-url: %s\n",
+                    err);
+            trib_agent_conf_free(conf);
+            return 2;
+        }
     }
     rv = trib__kinds_builtin(&kinds);
     if (rv == 0 && register_kinds != NULL) {
