@@ -120,6 +120,8 @@ void trib__job_start(struct trib_job *job);
 void trib__job_finish(struct trib_job *job);
 /* Ask a running job to stop (loop thread). */
 void trib__job_cancel(struct trib_job *job, enum trib_cancel_reason why);
+/* River's default retry policy: (nerrors + 1)^4 seconds, +-10 % jitter. */
+int64_t trib__retry_delay_us(int nerrors);
 /* Free a job after its event went out (closes its timer if needed). */
 void trib__job_free(struct trib_job *job);
 

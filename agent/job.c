@@ -203,7 +203,7 @@ void trib__job_cancel(struct trib_job *job, enum trib_cancel_reason why)
 
 /* ---------------------------------------------------------- outcome */
 
-static int64_t retry_delay_us(int nerrors)
+int64_t trib__retry_delay_us(int nerrors)
 {
     /* River's default policy: (errors+1)^4 seconds, +-10% jitter. */
     double n = (double)nerrors + 1.0;
@@ -302,7 +302,7 @@ void trib__job_finish(struct trib_job *job)
         if (job->attempt >= job->max_attempts) {
             job->target_state = JS_DISCARDED;
         } else {
-            int64_t d = retry_delay_us(job->nerrors);
+            int64_t d = trib__retry_delay_us(job->nerrors);
             job->next_run_db = now_db + d;
             job->target_state =
                 d <= SHORT_DELAY_US ? JS_AVAILABLE : JS_RETRYABLE;

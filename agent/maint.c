@@ -311,10 +311,10 @@ static void on_rescue_select(void *arg, int status, PGresult *res)
             state = "discarded";
             snprintf(fin, sizeof(fin), "%s", now_text);
         } else if (attempt < max_attempts) {
-            double nn = (double)nerrors + 1.0;
-            int64_t d = (int64_t)(nn * nn * nn * nn * TRIB_US_PER_S);
+            /* River: the client's retry policy, always 'retryable' */
             state = "retryable";
-            time_text(sched, sizeof(sched), now + d);
+            time_text(sched, sizeof(sched),
+                      now + trib__retry_delay_us(nerrors));
         } else {
             state = "discarded";
             snprintf(fin, sizeof(fin), "%s", now_text);
