@@ -1,3 +1,11 @@
 # Integration test registrations: trib_go_test(NAME "^TestPattern") -- use double quotes: CMake passes single quotes through literally and the pattern would match nothing.
 trib_go_test(go_harness "^TestGoHarness")
 trib_go_test(migrate "^TestMigrate" TIMEOUT 600)
+# tributary-agent against River's rules (tests/go/integration/agent_*_test.go)
+trib_go_test(agent_outcomes "^TestAgentOutcomes" TIMEOUT 300)
+trib_go_test(agent_fetch "^TestAgentFetch" TIMEOUT 300)
+trib_go_test(agent_leader "^TestAgentLeader" TIMEOUT 300)
+trib_go_test(agent_lifecycle "^TestAgentLifecycle" TIMEOUT 300)
+trib_go_test(agent_maint "^TestAgentMaint" TIMEOUT 300)
+trib_go_test(agent_load "^TestAgentLoad" TIMEOUT 300)
+trib_go_test(agent_cli "^TestAgentCLI" TIMEOUT 300)
