@@ -34,6 +34,8 @@ struct trib_leader {
     uint64_t attempt_mono;
     uint64_t trust_until_mono; /* us */
     uv_timer_t timer;
+    uv_timer_t trust_timer; /* steps down at trust_until_mono */
+    int open_handles;
     int busy;
     int stopping;
     int closed;
@@ -66,6 +68,9 @@ static void schedule(struct trib_leader *l, uint64_t ms)
 
 static void set_leader(struct trib_leader *l, int on, const char *why)
 {
+    if (!on) {
+        uv_timer_stop(&l->trust_timer);
+    }
     if (l->is_leader == on) {
         return;
     }
@@ -81,6 +86,29 @@ static void set_leader(struct trib_leader *l, int on, const char *why)
 static uint64_t interval_ms(const struct trib_leader *l)
 {
     return (uint64_t)(l->agent->conf->elect_interval_us / 1000);
+}
+
+/* The trust window ends: without a renewal by now, step down on our own,
+ * a second before the row can expire and someone else be elected. This
+ * must not wait for the renewal statement, which hangs as long as the
+ * database is unreachable (River bounds it by the same deadline). */
+static void on_trust_timer(uv_timer_t *t)
+{
+    struct trib_leader *l = t->data;
+    uint64_t now = trib_mono_us();
+
+    if (!l->is_leader) {
+        return;
+    }
+    if (now < l->trust_until_mono) { /* the loop clock fired early */
+        uv_timer_start(&l->trust_timer, on_trust_timer,
+                       (l->trust_until_mono - now + 999) / 1000, 0);
+        return;
+    }
+    TRIB_WARN("AGT-LEADER",
+              "%s could not renew its leadership in time; stepping down",
+              l->id);
+    set_leader(l, 0, "could not renew in time");
 }
 
 static void on_result(void *arg, int status, PGresult *res)
@@ -127,12 +155,23 @@ static void on_result(void *arg, int status, PGresult *res)
         return;
     }
     if (won) {
+        uint64_t now = trib_mono_us();
+
         snprintf(l->elected_at, sizeof(l->elected_at), "%s",
                  PQgetvalue(res, 0, 0));
         l->trust_until_mono = l->attempt_mono +
                               (uint64_t)l->agent->conf->leader_ttl_us -
                               TRIB_US_PER_S;
+        if (now >= l->trust_until_mono) {
+            /* The answer came too late to be trusted: the term may be
+             * over by now. Bid again later (the row expires on its own). */
+            set_leader(l, 0, "renewal answered too late");
+            schedule(l, interval_ms(l) + jitter_ms(1000));
+            return;
+        }
         set_leader(l, 1, NULL);
+        uv_timer_start(&l->trust_timer, on_trust_timer,
+                       (l->trust_until_mono - now + 999) / 1000, 0);
         schedule(l, interval_ms(l));
     } else {
         set_leader(l, 0, "term ended");
@@ -173,6 +212,9 @@ int trib__leader_create(struct trib_agent *a, struct trib_leader **out)
     l->id = a->clients[0]->id;
     uv_timer_init(a->loop, &l->timer);
     l->timer.data = l;
+    uv_timer_init(a->loop, &l->trust_timer);
+    l->trust_timer.data = l;
+    l->open_handles = 2;
     *out = l;
     return 0;
 }
@@ -274,7 +316,11 @@ void trib__leader_stop(struct trib_leader *l, void (*done)(void *), void *arg)
 
 static void on_closed(uv_handle_t *h)
 {
-    trib_free(h->data);
+    struct trib_leader *l = h->data;
+
+    if (--l->open_handles == 0) {
+        trib_free(l);
+    }
 }
 
 void trib__leader_close(struct trib_leader *l)
@@ -284,4 +330,5 @@ void trib__leader_close(struct trib_leader *l)
     }
     l->closed = 1;
     uv_close((uv_handle_t *)&l->timer, on_closed);
+    uv_close((uv_handle_t *)&l->trust_timer, on_closed);
 }
