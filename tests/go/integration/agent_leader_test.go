@@ -469,3 +469,52 @@ func TestAgentLeaderGoAndC(t *testing.T) {
 		t.Logf("%s printed %d is_leader status lines", p.id, n)
 	}
 }
+
+// TestAgentLeaderPartition: the leader loses the database (a network
+// partition: its packets go nowhere, its connections hang) while another
+// agent still reaches it. River's rule: a leader that cannot renew steps
+// down on its own by its last renewal attempt's start + TTL - 1 s, before
+// the row can expire and anyone else be elected; so the two agents' own
+// views of leadership never overlap, partition or not.
+func TestAgentLeaderPartition(t *testing.T) {
+	t.Parallel()
+	dbURL := harness.NewRiverDB(t)
+	proxy, viaProxy := harness.StartProxy(t, dbURL)
+	smp := sampleLeaders(t, dbURL, 25*time.Millisecond)
+	pa := startAgent(t, viaProxy, "pa", append([]string{"--queue", "q:1"}, fastLeader...)...)
+	smp.waitLeader(t, 5*time.Second, "pa leading", func(id string) bool { return id == "pa" })
+	pb := startAgent(t, dbURL, "pb", append([]string{"--queue", "q:1"}, fastLeader...)...)
+	time.Sleep(1500 * time.Millisecond)
+
+	proxy.Block()
+	blocked := time.Now()
+	smp.waitLeader(t, 8*time.Second, "pb leading during the partition", func(id string) bool { return id == "pb" })
+	t.Logf("pb leads %s after the partition began", time.Since(blocked))
+	harness.WaitForStderrLine(t, pa.Proc, "pa is no longer the leader", 10*time.Second)
+	time.Sleep(2 * time.Second)
+	proxy.Unblock()
+	healed := time.Now()
+	time.Sleep(3 * time.Second)
+	if cur := smp.current(); cur != "pb" {
+		t.Errorf("after the partition healed the leader is %q, want pb", cur)
+	}
+	pa.stop(t, 30*time.Second)
+	pb.stop(t, 30*time.Second)
+	smp.finish()
+
+	samples := smp.all()
+	checkTable(t, samples, "pa", "pb")
+	aSpans := agentLeaderSpans(t, pa, time.Now())
+	bSpans := agentLeaderSpans(t, pb, time.Now())
+	t.Logf("pa led: %+v", aSpans)
+	t.Logf("pb led: %+v", bSpans)
+	checkSpans(t, append(aSpans, bSpans...), samples)
+	for _, s := range aSpans {
+		if s.Start.Before(blocked) && s.End.After(blocked.Add(3*time.Second)) {
+			t.Errorf("pa kept believing it led %s into the partition (ttl 3 s: it must step down within ttl - 1 s of its last renewal)", s.End.Sub(blocked))
+		}
+		if s.Start.After(blocked) && s.Start.Before(healed) {
+			t.Errorf("pa gained leadership during the partition: %+v", s)
+		}
+	}
+}
