@@ -113,16 +113,19 @@ type PrivatePG struct {
 
 const pgBin = "/usr/lib/postgresql/15/bin"
 
-// StartPrivatePG starts a throwaway server with scripts/pg.sh; it is
-// removed at the end of the test.
-func StartPrivatePG(t testing.TB) *PrivatePG {
+// StartPrivatePG starts a throwaway server with scripts/pg.sh (extra
+// arguments such as "--durable" are passed on); it is removed at the end of
+// the test. Without --durable the server runs with synchronous_commit off:
+// an immediate stop (a crash) can then lose transactions it already
+// acknowledged.
+func StartPrivatePG(t testing.TB, pgshArgs ...string) *PrivatePG {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "trib-pg-")
 	if err != nil {
 		t.Fatalf("mkdtemp: %v", err)
 	}
 	script := filepath.Join(SrcDir(t), "scripts", "pg.sh")
-	out, err := exec.Command("bash", script, "start", dir).CombinedOutput()
+	out, err := exec.Command("bash", append([]string{script, "start", dir}, pgshArgs...)...).CombinedOutput()
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		t.Fatalf("pg.sh start %s: %v\n%s", dir, err, out)
@@ -145,9 +148,14 @@ func (pg *PrivatePG) asOwner(args ...string) *exec.Cmd {
 
 // Stop shuts the server down (fast mode: sessions are terminated) and keeps
 // its data.
-func (pg *PrivatePG) Stop() {
+func (pg *PrivatePG) Stop() { pg.StopMode("fast") }
+
+// StopMode stops the server with pg_ctl -m mode: "fast" (sessions are
+// terminated cleanly) or "immediate" (the server quits at once, like a
+// crash; it runs crash recovery on the next start).
+func (pg *PrivatePG) StopMode(mode string) {
 	pg.t.Helper()
-	out, err := pg.asOwner(pgBin+"/pg_ctl", "-D", pg.Dir+"/data", "-m", "fast", "-w", "-t", "60", "stop").CombinedOutput()
+	out, err := pg.asOwner(pgBin+"/pg_ctl", "-D", pg.Dir+"/data", "-m", mode, "-w", "-t", "60", "stop").CombinedOutput()
 	if err != nil {
 		pg.t.Fatalf("pg_ctl stop: %v\n%s", err, out)
 	}

@@ -5,6 +5,7 @@ package integration
 // running agent.
 
 import (
+	"encoding/json"
 	"regexp"
 	"strings"
 	"syscall"
@@ -107,9 +108,25 @@ var pgConnLineRE = regexp.MustCompile(`PG-CONN: (\S+): database connection (lost
 // started again under a running agent while jobs flow. After recovery every
 // job is completed exactly once and none is left running; the agent logged
 // the loss and the recovery, rate-limited.
+//
+// Two kinds of outage: a fast shutdown (sessions terminated cleanly) and an
+// immediate one (the server quits like a crash: statements in flight get no
+// answer, whether or not they committed).
 func TestAgentLifecyclePostgresOutage(t *testing.T) {
 	t.Parallel()
-	pg := harness.StartPrivatePG(t)
+	for _, mode := range []string{"fast", "immediate"} {
+		mode := mode
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			testOutage(t, mode)
+		})
+	}
+}
+
+func testOutage(t *testing.T, mode string) {
+	// Durable: an immediate stop must not lose commits the agent was told
+	// about (the default test server acknowledges before flushing).
+	pg := harness.StartPrivatePG(t, "--durable")
 	dbURL := pg.URL
 	harness.MigrateRiver(t, dbURL)
 	conn := harness.Connect(t, dbURL)
@@ -126,8 +143,8 @@ func TestAgentLifecyclePostgresOutage(t *testing.T) {
 	})
 	conn.Close(t.Context())
 
-	t.Logf("stopping PostgreSQL")
-	pg.Stop()
+	t.Logf("stopping PostgreSQL (%s)", mode)
+	pg.StopMode(mode)
 	down := time.Now()
 	time.Sleep(3 * time.Second)
 	pg.Start()
@@ -166,9 +183,14 @@ func TestAgentLifecyclePostgresOutage(t *testing.T) {
 		}
 	}
 	dups := 0
-	for _, n := range seen {
+	evs := a.events(t)
+	for id, n := range seen {
 		if n != 1 {
 			dups++
+			if dups <= 3 {
+				b, _ := json.Marshal(eventsFor(evs, id))
+				t.Logf("job %d: events %s; row %s", id, b, harness.GetJob(t, conn, id))
+			}
 		}
 	}
 	if len(seen) != before+after || dups != 0 {
