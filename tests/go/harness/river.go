@@ -221,6 +221,7 @@ type Job struct {
 	State       string
 	Attempt     int
 	MaxAttempts int
+	Priority    int
 	AttemptedAt *time.Time
 	CreatedAt   time.Time
 	FinalizedAt *time.Time
@@ -235,7 +236,7 @@ type Job struct {
 	DBNow time.Time
 }
 
-const jobColumns = `id, state::text, attempt, max_attempts, attempted_at, created_at,
+const jobColumns = `id, state::text, attempt, max_attempts, priority, attempted_at, created_at,
 	finalized_at, scheduled_at, kind, queue, args::text, metadata::text,
 	coalesce(attempted_by, '{}'), coalesce(to_jsonb(errors)::text, '[]'), clock_timestamp()`
 
@@ -243,7 +244,7 @@ func scanJob(t testing.TB, row pgx.Row) (*Job, error) {
 	t.Helper()
 	var j Job
 	var meta, errs string
-	err := row.Scan(&j.ID, &j.State, &j.Attempt, &j.MaxAttempts, &j.AttemptedAt,
+	err := row.Scan(&j.ID, &j.State, &j.Attempt, &j.MaxAttempts, &j.Priority, &j.AttemptedAt,
 		&j.CreatedAt, &j.FinalizedAt, &j.ScheduledAt, &j.Kind, &j.Queue, &j.Args,
 		&meta, &j.AttemptedBy, &errs, &j.DBNow)
 	if err != nil {

@@ -32,7 +32,9 @@ func TestAgentLifecycleSigterm(t *testing.T) {
 	long := harness.InsertJobs(t, conn,
 		harness.JobSpec{Kind: "tributary.sleep", Args: `{"ms":30000}`, Queue: "q"},
 		harness.JobSpec{Kind: "tributary.sleep", Args: `{"ms":30000}`, Queue: "q"},
-		harness.JobSpec{Kind: "tributary.sleep", Args: `{"ms":30000}`, Queue: "q", MaxAttempts: 1})
+		harness.JobSpec{Kind: "tributary.sleep", Args: `{"ms":30000}`, Queue: "q", MaxAttempts: 1},
+		// A blocking kind on a worker thread is interrupted the same way.
+		harness.JobSpec{Kind: "tributary.cpu", Args: `{"ms":30000}`, Queue: "q"})
 	short := harness.InsertJobs(t, conn,
 		harness.JobSpec{Kind: "tributary.sleep", Args: `{"ms":600}`, Queue: "q"},
 		harness.JobSpec{Kind: "tributary.sleep", Args: `{"ms":600}`, Queue: "q"})
@@ -97,8 +99,8 @@ func TestAgentLifecycleSigterm(t *testing.T) {
 			t.Errorf("interrupted job ran %v ms, want about the 1 s grace", *e[0].RunMs)
 		}
 	}
-	if l := grepLines(a.StderrLines(), "AGT-STOP", "interrupting 4 running job(s)"); len(l) != 1 {
-		t.Errorf("expected one 'interrupting 4 running job(s)' log line, got %q", l)
+	if l := grepLines(a.StderrLines(), "AGT-STOP", "interrupting 5 running job(s)"); len(l) != 1 {
+		t.Errorf("expected one 'interrupting 5 running job(s)' log line, got %q", l)
 	}
 }
 
@@ -219,5 +221,34 @@ func testOutage(t *testing.T, mode string) {
 		if len(grepLines(again, name+": connected again")) != 1 {
 			t.Errorf("connection %s: recovery logged %d times, want once", name, len(grepLines(again, name+": connected again")))
 		}
+	}
+}
+
+// TestAgentLifecycleSecondSignal: a second SIGTERM ends the grace period at
+// once: running jobs are interrupted and the agent exits 0.
+func TestAgentLifecycleSecondSignal(t *testing.T) {
+	t.Parallel()
+	dbURL := harness.NewRiverDB(t)
+	conn := harness.Connect(t, dbURL)
+	a := startAgent(t, dbURL, "sig2", "--queue", "q:2", "--shutdown-grace", "60s")
+	id := harness.InsertJobs(t, conn, harness.JobSpec{Kind: "tributary.sleep", Args: `{"ms":60000}`, Queue: "q"})[0]
+	harness.WaitState(t, conn, id, "running", 10*time.Second)
+	a.Signal(syscall.SIGTERM)
+	harness.WaitForStderrLine(t, a.Proc, "grace 60.0 s", 5*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	if a.Exited() {
+		t.Fatalf("exited during the grace period")
+	}
+	t0 := time.Now()
+	a.Signal(syscall.SIGTERM)
+	harness.ExpectCleanExit(t, a.Proc, 10*time.Second)
+	if took := time.Since(t0); took > 2*time.Second {
+		t.Errorf("exit took %s after the second SIGTERM", took)
+	}
+	if j := harness.GetJob(t, conn, id); j.State != "available" || j.Attempt != 0 || len(j.Errors) != 0 {
+		t.Errorf("interrupted job: %s", j)
+	}
+	if e := eventsFor(a.events(t), id); len(e) != 1 || e[0].Event != "job_interrupted" {
+		t.Errorf("events %+v", e)
 	}
 }

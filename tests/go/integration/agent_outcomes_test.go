@@ -113,6 +113,7 @@ func TestAgentOutcomesTransitions(t *testing.T) {
 		j("tributary.cpu", `{"ms":200}`, 25),                       // 9 completed on a thread
 		j("tributary.sink", `{"rows":3}`, 1),                       // 10 no sink configured
 		j("tributary.fail", `{"probability":0,"message":"x"}`, 25), // 11 p=0: completes
+		j("tributary.cpu", `{"ms":5000}`, 1),                       // 12 blocking kind timed out
 	)
 	const boom = "boom"
 	const unknownKind = "job kind is not registered in the client's Workers bundle: no.such.kind"
@@ -194,6 +195,8 @@ func TestAgentOutcomesTransitions(t *testing.T) {
 	// 10: tributary.sink without a sink.
 	k10 := harness.WaitState(t, conn, ids[10], "discarded", 10*time.Second)
 	harness.WaitState(t, conn, ids[11], "completed", 10*time.Second)
+	// 12: a blocking (thread) kind sees the timeout too.
+	c12 := harness.WaitState(t, conn, ids[12], "discarded", 10*time.Second)
 
 	// The agent is still running after the bad arguments: a new job works.
 	late := harness.InsertJobs(t, conn, j("tributary.noop", `{}`, 25))
@@ -221,8 +224,9 @@ func TestAgentOutcomesTransitions(t *testing.T) {
 		9:  {{"job_completed", "completed", ""}},
 		10: {{"job_failed", "discarded", sinkErr}},
 		11: {{"job_completed", "completed", ""}},
+		12: {{"job_failed", "discarded", "job timed out after 1s"}},
 	}
-	final := map[int]*harness.Job{1: r2, 2: d2, 3: d1, 6: t6, 7: u7, 8: b8, 10: k10}
+	final := map[int]*harness.Job{1: r2, 2: d2, 3: d1, 6: t6, 7: u7, 8: b8, 10: k10, 12: c12}
 	for i, w := range want {
 		got := eventsFor(evs, ids[i])
 		if len(got) != len(w) {
@@ -268,8 +272,10 @@ func TestAgentOutcomesTransitions(t *testing.T) {
 	if e := eventsFor(evs, ids[9]); len(e) == 1 && *e[0].RunMs < 190 {
 		t.Errorf("cpu job run_ms = %v, want >= 200", *e[0].RunMs)
 	}
-	if e := eventsFor(evs, ids[6]); len(e) == 2 && (*e[0].RunMs < 950 || *e[0].RunMs > 2000) {
-		t.Errorf("timed-out job run_ms = %v, want ~1000", *e[0].RunMs)
+	for _, i := range []int{6, 12} {
+		if e := eventsFor(evs, ids[i]); len(e) >= 1 && (*e[0].RunMs < 1000 || *e[0].RunMs > 2000) {
+			t.Errorf("timed-out job #%d run_ms = %v, want just over 1000", i, *e[0].RunMs)
+		}
 	}
 }
 
@@ -390,5 +396,60 @@ func TestAgentOutcomesSink(t *testing.T) {
 	rows.Close()
 	if len(got) != len(want) || got[ids[0]] != 7 || got[ids[1]] != 13 {
 		t.Errorf("sink rows per job %v, want %v", got, want)
+	}
+}
+
+// TestAgentOutcomesQueuesAndLimits: a client works only its own queues,
+// never runs more jobs of a queue at once than its max workers, and takes
+// jobs in River's order (priority, scheduled_at, id).
+func TestAgentOutcomesQueuesAndLimits(t *testing.T) {
+	t.Parallel()
+	dbURL := harness.NewRiverDB(t)
+	conn := harness.Connect(t, dbURL)
+	var specs []harness.JobSpec
+	for i := 0; i < 8; i++ {
+		specs = append(specs, harness.JobSpec{Kind: "tributary.sleep", Args: `{"ms":300}`, Queue: "a"})
+	}
+	// Queue b, one worker: inserted in reverse priority order.
+	for p := 4; p >= 1; p-- {
+		specs = append(specs, harness.JobSpec{Kind: "tributary.sleep", Args: `{"ms":50}`, Queue: "b", Priority: p})
+	}
+	specs = append(specs, harness.JobSpec{Kind: "tributary.noop", Queue: "elsewhere"})
+	ids := harness.InsertJobs(t, conn, specs...)
+
+	a := startAgent(t, dbURL, "lim1", "--queue", "a:3", "--queue", "b:1", "--poll-interval", "100ms")
+	maxA, maxB := int64(0), int64(0)
+	harness.Eventually(t, 15*time.Second, "queues a and b done", func() bool {
+		if n := harness.QueryInt(t, conn, `SELECT count(*) FROM river_job WHERE queue = 'a' AND state = 'running'`); n > maxA {
+			maxA = n
+		}
+		if n := harness.QueryInt(t, conn, `SELECT count(*) FROM river_job WHERE queue = 'b' AND state = 'running'`); n > maxB {
+			maxB = n
+		}
+		return harness.QueryInt(t, conn, `SELECT count(*) FROM river_job WHERE queue IN ('a', 'b') AND state = 'completed'`) == 12
+	})
+	a.stop(t, 20*time.Second)
+	t.Logf("most running at once: a %d (max 3), b %d (max 1)", maxA, maxB)
+	if maxA > 3 || maxB > 1 {
+		t.Errorf("max workers exceeded: a ran %d at once (3 allowed), b %d (1 allowed)", maxA, maxB)
+	}
+	if maxA < 2 {
+		t.Errorf("queue a never ran more than %d job at once with 3 workers", maxA)
+	}
+	// Queue b ran in priority order 1, 2, 3, 4 (the reverse of insertion).
+	var prev time.Time
+	for k := 11; k >= 8; k-- {
+		j := harness.GetJob(t, conn, ids[k])
+		if !j.AttemptedAt.After(prev) {
+			t.Errorf("queue b: the priority %d job started at %s, not after the priority %d one (%s)",
+				j.Priority, j.AttemptedAt, j.Priority-1, prev)
+		}
+		prev = *j.AttemptedAt
+	}
+	if j := harness.GetJob(t, conn, ids[12]); j.State != "available" || j.Attempt != 0 {
+		t.Errorf("job of a queue the agent does not serve: %s", j)
+	}
+	if n := harness.QueryInt(t, conn, `SELECT count(*) FROM river_queue WHERE name IN ('a', 'b')`); n != 2 {
+		t.Errorf("river_queue rows for a and b: %d, want 2", n)
 	}
 }
