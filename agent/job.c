@@ -143,6 +143,12 @@ void trib__job_start(struct trib_job *job)
     job->phase = PHASE_RUNNING;
     job->start_mono = trib_mono_us();
     job->start_db = trib__db_now(a);
+    /* Our estimate of the database clock is only as good as the round trip
+     * it was measured over; never let a job start before the database says
+     * it was fetched (attempted_at). */
+    if (job->start_db < job->attempted_at) {
+        job->start_db = job->attempted_at;
+    }
     if (job->kind == NULL) {
         /* River's text, so mixed fleets read the same error. */
         fail_now(job,
@@ -261,6 +267,10 @@ void trib__job_finish(struct trib_job *job)
         uv_timer_stop(&job->timer);
     }
     now_db = trib__db_now(a);
+    /* ...nor end before start + the time it really ran. */
+    if (now_db < job->start_db + (int64_t)(job->end_mono - job->start_mono)) {
+        now_db = job->start_db + (int64_t)(job->end_mono - job->start_mono);
+    }
     job->finalized_db = now_db;
 
     /* Cancellation rewrites failures (River): remote -> cancelled,
