@@ -65,6 +65,18 @@ func TestAgentOutcomesInsertPaths(t *testing.T) {
 		WHERE state = 'completed' AND attempt = 1 AND attempted_by = '{ins1}'
 		  AND errors IS NULL AND finalized_at IS NOT NULL AND finalized_at >= attempted_at
 		  AND attempted_at >= created_at AND metadata = '{}'::jsonb`); n != total {
+		rows, _ := conn.Query(context.Background(), `SELECT id, attempt, attempted_by, created_at, attempted_at,
+			finalized_at FROM river_job WHERE NOT (finalized_at >= attempted_at AND attempted_at >= created_at) LIMIT 5`)
+		for rows.Next() {
+			var id int64
+			var attempt int
+			var by []string
+			var c, a, f time.Time
+			_ = rows.Scan(&id, &attempt, &by, &c, &a, &f)
+			t.Logf("job %d (%s): attempt %d by %v created %s attempted %s finalized %s",
+				id, ids[id], attempt, by, c.Format(time.RFC3339Nano), a.Format(time.RFC3339Nano), f.Format(time.RFC3339Nano))
+		}
+		rows.Close()
 		t.Fatalf("%d jobs completed exactly once by ins1 with a clean row, want %d", n, total)
 	}
 
