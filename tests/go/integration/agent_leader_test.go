@@ -518,3 +518,37 @@ func TestAgentLeaderPartition(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentLeaderRequestResign: River's request_resign notification
+// (Client.Notify().RequestResign) makes the leading agent resign; the other
+// agent, told by the "resigned" notification, takes over at once.
+func TestAgentLeaderRequestResign(t *testing.T) {
+	t.Parallel()
+	dbURL := harness.NewRiverDB(t)
+	conn := harness.Connect(t, dbURL)
+	agents := map[string]*agent{
+		"qa": startAgent(t, dbURL, "qa", "--queue", "q:1"),
+		"qb": startAgent(t, dbURL, "qb", "--queue", "q:1"),
+	}
+	smp := sampleLeaders(t, dbURL, 20*time.Millisecond)
+	l1 := smp.waitLeader(t, 8*time.Second, "a leader", func(id string) bool { return agents[id] != nil })
+	time.Sleep(500 * time.Millisecond)
+	t0 := time.Now()
+	if _, err := conn.Exec(context.Background(), `SELECT pg_notify(current_schema() || '.river_leadership',
+		'{"action":"request_resign","leader_id":""}')`); err != nil {
+		t.Fatal(err)
+	}
+	l2 := smp.waitLeader(t, 3*time.Second, "the other agent leading", func(id string) bool { return id != l1 })
+	t.Logf("%s resigned on request; %s leads after %s", l1, l2, time.Since(t0))
+	harness.WaitForStderrLine(t, agents[l1].Proc, "resigning on request", time.Second)
+	for _, a := range agents {
+		a.stop(t, 20*time.Second)
+	}
+	smp.finish()
+	checkTable(t, smp.all(), "qa", "qb")
+	var spans []span
+	for _, a := range agents {
+		spans = append(spans, agentLeaderSpans(t, a, time.Now())...)
+	}
+	checkSpans(t, spans, smp.all())
+}

@@ -5,6 +5,7 @@ package integration
 
 import (
 	"context"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -441,12 +442,44 @@ func TestAgentOutcomesQueuesAndLimits(t *testing.T) {
 		return harness.QueryInt(t, conn, `SELECT count(*) FROM river_job WHERE queue IN ('a', 'b') AND state = 'completed'`) == 12
 	})
 	a.stop(t, 20*time.Second)
-	t.Logf("most running at once: a %d (max 3), b %d (max 1)", maxA, maxB)
-	if maxA > 3 || maxB > 1 {
-		t.Errorf("max workers exceeded: a ran %d at once (3 allowed), b %d (1 allowed)", maxA, maxB)
+	// Rows in state 'running' may exceed the limit for a moment: as in
+	// River, a slot frees when the job ends, before its write-back commits.
+	// What the limit bounds is execution, which the events give: each job
+	// ran from scheduled_at + queue_wait to that + run.
+	t.Logf("most rows 'running' at once: a %d, b %d", maxA, maxB)
+	type edge struct {
+		at    time.Time
+		delta int
 	}
-	if maxA < 2 {
-		t.Errorf("queue a never ran more than %d job at once with 3 workers", maxA)
+	edges := map[string][]edge{}
+	for _, e := range a.events(t) {
+		sched, _ := time.Parse(time.RFC3339Nano, *e.ScheduledAt)
+		start := sched.Add(time.Duration(*e.QueueWaitMs * float64(time.Millisecond)))
+		end := start.Add(time.Duration(*e.RunMs * float64(time.Millisecond)))
+		edges[e.Queue] = append(edges[e.Queue], edge{start, 1}, edge{end, -1})
+	}
+	maxRun := map[string]int{}
+	for q, es := range edges {
+		sort.Slice(es, func(i, j int) bool {
+			if es[i].at.Equal(es[j].at) {
+				return es[i].delta < es[j].delta // an end before a start at the same instant
+			}
+			return es[i].at.Before(es[j].at)
+		})
+		n := 0
+		for _, e := range es {
+			n += e.delta
+			if n > maxRun[q] {
+				maxRun[q] = n
+			}
+		}
+	}
+	t.Logf("most jobs executing at once: a %d (max 3), b %d (max 1)", maxRun["a"], maxRun["b"])
+	if maxRun["a"] > 3 || maxRun["b"] > 1 {
+		t.Errorf("max workers exceeded: a ran %d at once (3 allowed), b %d (1 allowed)", maxRun["a"], maxRun["b"])
+	}
+	if maxRun["a"] < 2 {
+		t.Errorf("queue a never ran more than %d job at once with 3 workers", maxRun["a"])
 	}
 	// Queue b ran in priority order 1, 2, 3, 4 (the reverse of insertion).
 	var prev time.Time
