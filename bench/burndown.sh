@@ -8,7 +8,8 @@
 #   bench/burndown.sh
 #
 # Environment: BENCH_JOBS (200000), BENCH_REPEAT (1: runs per configuration,
-# the table shows the best), BENCH_CEILING_CLIENTS ("1 2 4"), BENCH_SKIP
+# the table shows the best), BENCH_CEILING_CLIENTS ("1 2 4"),
+# BENCH_CEILING_BATCH (1000 jobs per pgbench transaction), BENCH_SKIP
 # (space-separated: agent river ceiling), and those of bench/lib.sh
 # (BENCH_BIN, BENCH_OUT, BENCH_PGSS=1 for pg_stat_statements per run).
 # See bench/README.md for what is measured and how.
@@ -18,6 +19,7 @@ trap bench_cleanup EXIT
 N=${BENCH_JOBS:-200000}
 R=${BENCH_REPEAT:-1}
 CEIL_CLIENTS=${BENCH_CEILING_CLIENTS:-"1 2 4"}
+CEIL_BATCH=${BENCH_CEILING_BATCH:-1000}
 SKIP=" ${BENCH_SKIP:-} "
 OUT=${BENCH_OUT:-/tmp/trib-bench-burndown-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
@@ -34,10 +36,17 @@ bench_pg_start
     bench_describe
 } | tee "$OUT/machine.txt"
 
-# result METHOD CONFIG RUN JOBS_PER_S ELAPSED_S CLIENT_CPU_S PG_CPU_S NOTE
+# result METHOD CONFIG RUN JOBS_PER_S ELAPSED_S CLIENT_CPU_S PG_CPU_S OTHER_CPU_S NOTE
 result() {
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RES"
-    printf '  -> %s / %s / run %s: %s jobs/s (%s s; client CPU %s s, PostgreSQL CPU %s s) %s\n' "$@" >&2
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RES"
+    printf '  -> %s / %s / run %s: %s jobs/s (%s s; client CPU %s s, PostgreSQL CPU %s s, rest of the machine %s s) %s\n' "$@" >&2
+}
+
+# other DIFF.json CLIENT_CPU_S: machine busy CPU not spent by PostgreSQL or
+# the client (this script's helpers, other users of the machine).
+other() {
+    awk -v m="$(bench_get "$1" machine_busy_s)" -v p="$(bench_get "$1" pg_cpu_s)" -v c="$2" \
+        'BEGIN { printf "%.2f", m - p - c }'
 }
 
 check_completed() { # LABEL
@@ -86,7 +95,8 @@ run_agent() {
         pg=$(bench_get "$OUT/$tag.cpu.json" pg_cpu_s)
         span=$(bench_sql "SELECT round(extract(epoch FROM max(finalized_at) - min(attempted_at))::numeric, 3) FROM river_job")
         result tributary "$label" "$r" "$(awk -v n="$N" -v e="$el" 'BEGIN{printf "%.0f", n/e}')" \
-            "$el" "$cpu" "$pg" "first attempted_at..last finalized_at ${span}s"
+            "$el" "$cpu" "$pg" "$(other "$OUT/$tag.cpu.json" "$cpu")" \
+            "first attempted_at..last finalized_at ${span}s"
     done
 }
 
@@ -140,7 +150,8 @@ run_river() { # LABEL SKIP_INSERT(0|1)
         pg=$(bench_get "$OUT/$tag.cpu.json" pg_cpu_s)
         local note=""
         [ "$skip" = 0 ] && note="CPU figures include riverbench's own insert of the $N jobs"
-        result river "$label" "$r" "$(printf '%.0f' "$jps")" "$el" "$cpu" "$pg" "$note"
+        result river "$label" "$r" "$(printf '%.0f' "$jps")" "$el" "$cpu" "$pg" \
+            "$(other "$OUT/$tag.cpu.json" "$cpu")" "$note"
     done
 }
 
@@ -151,7 +162,9 @@ fi
 
 # -------------------------------------------------------------- ceiling
 if [[ $SKIP != *" ceiling "* ]]; then
-    batches=$(((N + 999) / 1000))
+    batches=$(((N + CEIL_BATCH - 1) / CEIL_BATCH))
+    sed "s/LIMIT 1000::integer/LIMIT $CEIL_BATCH::integer/" \
+        "$BENCH_ROOT/bench/ceiling.sql" >"$OUT/ceiling.sql"
     for c in $CEIL_CLIENTS; do
         for r in $(seq 1 "$R"); do
             tag=ceiling-c$c-$r
@@ -160,7 +173,7 @@ if [[ $SKIP != *" ceiling "* ]]; then
             t=$(((batches + c - 1) / c))
             bench_cpu_snap "$OUT/$tag.cpu0.json"
             "$BENCH_BIN/benchtool" cputime --out "$OUT/$tag.time.json" -- \
-                "$PGBIN/pgbench" -n -f "$BENCH_ROOT/bench/ceiling.sql" -c "$c" -t "$t" \
+                "$PGBIN/pgbench" -n -f "$OUT/ceiling.sql" -c "$c" -t "$t" \
                 "$BENCH_URL" >"$OUT/$tag.out" 2>&1 || { bench_log "pgbench failed: $(tail -3 "$OUT/$tag.out")"; continue; }
             bench_cpu_snap "$OUT/$tag.cpu1.json"
             "$BENCH_BIN/benchtool" cpu-diff --jobs "$N" "$OUT/$tag.cpu0.json" \
@@ -170,13 +183,14 @@ if [[ $SKIP != *" ceiling "* ]]; then
             tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$OUT/$tag.out")
             txns=$(sed -n 's/^number of transactions actually processed: \([0-9]*\)\/.*/\1/p' "$OUT/$tag.out")
             done_n=$(bench_sql "SELECT count(*) FROM river_job WHERE state = 'completed'")
-            # jobs/s = completed jobs / (transactions / tps); = 1000 x tps
+            # jobs/s = completed jobs / (transactions / tps); = batch x tps
             # when every transaction found a full batch.
             el=$(awk -v x="$txns" -v t="$tps" 'BEGIN{printf "%.3f", x/t}')
-            result ceiling "pgbench -c $c, 1,000 jobs/transaction" "$r" \
+            cpu=$(bench_get "$OUT/$tag.time.json" cpu_s)
+            result ceiling "pgbench -c $c, $CEIL_BATCH jobs/transaction" "$r" \
                 "$(awk -v n="$done_n" -v e="$el" 'BEGIN{printf "%.0f", n/e}')" "$el" \
-                "$(bench_get "$OUT/$tag.time.json" cpu_s)" "$(bench_get "$OUT/$tag.cpu.json" pg_cpu_s)" \
-                "tps $tps"
+                "$cpu" "$(bench_get "$OUT/$tag.cpu.json" pg_cpu_s)" \
+                "$(other "$OUT/$tag.cpu.json" "$cpu")" "tps $tps"
         done
     done
 fi
@@ -193,15 +207,15 @@ awk -F'\t' '
       return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2 }
     { key = $1 "\t" $2
       vals[key, ++cnt[key]] = $4
-      if (!(key in best) || $4 + 0 > best[key] + 0) { best[key] = $4; el[key] = $5; cc[key] = $6; pg[key] = $7 }
+      if (!(key in best) || $4 + 0 > best[key] + 0) { best[key] = $4; el[key] = $5; cc[key] = $6; pg[key] = $7; ot[key] = $8 }
       if (!(key in order)) { order[key] = ++n; keys[n] = key }
       if ($1 == "river" && $2 ~ /inserts its own/ && $4 + 0 > river + 0) river = $4
       if ($1 == "ceiling" && $4 + 0 > ceil + 0) ceil = $4 }
     END {
-      printf "%-10s | %-72s | %8s | %9s | %8s | %10s | %8s | %8s | %8s\n", "method", "configuration", "jobs/s", "(median)", "x River", "of ceiling", "time s", "cli CPU", "PG CPU"
+      printf "%-10s | %-72s | %8s | %9s | %8s | %10s | %8s | %8s | %8s | %8s\n", "method", "configuration", "jobs/s", "(median)", "x River", "of ceiling", "time s", "cli CPU", "PG CPU", "rest CPU"
       for (i = 1; i <= n; i++) {
         k = keys[i]; split(k, p, "\t")
-        printf "%-10s | %-72s | %8d | %9s | %7.2fx | %9.0f%% | %8.2f | %8s | %8s\n", p[1], p[2], best[k], "(" int(median(k)) ")", (river > 0 ? best[k] / river : 0), (ceil > 0 ? 100 * best[k] / ceil : 0), el[k], cc[k], pg[k]
+        printf "%-10s | %-72s | %8d | %9s | %8s | %10s | %8.2f | %8s | %8s | %8s\n", p[1], p[2], best[k], "(" int(median(k)) ")", (river > 0 ? sprintf("%.2fx", best[k] / river) : "-"), (ceil > 0 ? sprintf("%.0f%%", 100 * best[k] / ceil) : "-"), el[k], cc[k], pg[k], ot[k]
       }
     }' "$RES" | tee "$OUT/table.txt"
 echo
@@ -211,8 +225,11 @@ awk -F'\t' '
     $1 == "river" && $2 ~ /same pre-inserted/ { if ($4 + 0 > rs + 0) rs = $4 }
     $1 == "ceiling" { if ($4 + 0 > c + 0) c = $4 }
     END {
+      if (t == 0) exit
       if (r > 0) printf "target tributary >= 1.5x River: best %.2fx (%s), default %.2fx -> %s\n", t / r, tc, d / r, (t / r >= 1.5 ? "MET" : "NOT MET")
       if (rs > 0) printf "  (against River on the same pre-inserted state: best %.2fx, default %.2fx)\n", t / rs, d / rs
       if (c > 0) printf "target tributary >= 85%% of the ceiling: best %.0f%%, default %.0f%% -> %s\n", 100 * t / c, 100 * d / c, (t / c >= 0.85 ? "MET" : "NOT MET")
     }' "$RES" | tee -a "$OUT/table.txt"
-echo "raw results: $OUT (results.tsv: method, configuration, run, jobs/s, seconds, client CPU s, PostgreSQL CPU s, note)"
+echo "CPU columns (seconds, best run): cli = the client process; PG = all PostgreSQL processes; rest = the rest of"
+echo "the machine's busy CPU meanwhile (benchmark helpers and anything else running on it; large = a disturbed run)."
+echo "raw results: $OUT (results.tsv: method, configuration, run, jobs/s, seconds, client CPU s, PostgreSQL CPU s, rest CPU s, note)"

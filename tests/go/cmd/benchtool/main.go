@@ -20,7 +20,8 @@
 //	    Prints the CPU seconds spent between two snapshots: PostgreSQL in
 //	    total (live children + exited children + postmaster) and by process
 //	    name, and each extra process; with "per 1,000 jobs" figures in
-//	    milliseconds. One JSON line.
+//	    milliseconds; and the whole machine's busy and steal CPU seconds
+//	    (/proc/stat), so that what others ran meanwhile shows. One JSON line.
 //
 //	benchtool cputime --out FILE -- COMMAND [ARGS...]
 //	    Runs COMMAND (stdio passed through) and writes {"cpu_s":…,"user_s":…,
@@ -161,6 +162,32 @@ type snapshot struct {
 	Children   []proc  `json:"children"`
 	Extra      []proc  `json:"extra"`
 	Load1      float64 `json:"load1"`
+	// Whole machine from /proc/stat (all CPUs, clock ticks): busy = all but
+	// idle and iowait; steal = time the hypervisor gave to others.
+	MachineBusy  int64 `json:"machine_busy_ticks"`
+	MachineSteal int64 `json:"machine_steal_ticks"`
+}
+
+// machineTicks returns (busy, steal) clock ticks of all CPUs.
+func machineTicks() (int64, int64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0
+	}
+	var busy int64
+	for i := 1; i < len(f) && i <= 8; i++ {
+		v, _ := strconv.ParseInt(f[i], 10, 64)
+		if i != 4 && i != 5 { // idle, iowait
+			busy += v
+		}
+	}
+	steal, _ := strconv.ParseInt(f[8], 10, 64)
+	return busy, steal
 }
 
 // readStat returns (ppid, utime+stime, cutime+cstime) of a process.
@@ -275,6 +302,7 @@ func cpuSnap(argv []string) int {
 		}
 		snap.Extra = append(snap.Extra, proc{PID: pid, Ticks: t + c, Name: label})
 	}
+	snap.MachineBusy, snap.MachineSteal = machineTicks()
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
 		snap.Load1, _ = strconv.ParseFloat(strings.Fields(string(la))[0], 64)
 	}
@@ -371,6 +399,8 @@ func printDiff(a, b *snapshot, jobs int64) {
 		"pg_by_process":       groups,
 		"extra":               extras,
 		"load1_before":        a.Load1,
+		"machine_busy_s":      secs(b.MachineBusy - a.MachineBusy),
+		"machine_steal_s":     secs(b.MachineSteal - a.MachineSteal),
 		"load1_after":         b.Load1,
 	}
 	j, _ := json.Marshal(out)
