@@ -171,6 +171,7 @@ static void publish_batch(struct trib_completer *cm, struct row_state *rows)
     struct trib_agent *a = cm->client->agent;
     struct trib_event *evs = trib_calloc(cm->nbatch, sizeof(*evs));
     uint64_t now = trib_mono_us();
+    int64_t at = trib__db_now(a);
     size_t i, n = 0;
 
     for (i = 0; i < cm->nbatch; i++) {
@@ -204,6 +205,7 @@ static void publish_batch(struct trib_completer *cm, struct row_state *rows)
         ev->run_us = (int64_t)(job->end_mono - job->start_mono);
         ev->complete_us = (int64_t)(now - job->wb_mono);
         ev->error = job->outcome == OUT_INTERRUPT ? NULL : job->error;
+        ev->at = at;
         n++;
     }
     if (n > 0) {
@@ -422,8 +424,8 @@ static void put_time_elem(struct trib_buf *b, int64_t us)
 static void flush(struct trib_completer *cm)
 {
     struct trib_agent *a = cm->client->agent;
-    struct trib_buf p[7];
-    const char *params[7];
+    struct trib_buf p[8];
+    const char *params[8];
     size_t i, k, n;
     int all_complete = 1;
 
@@ -439,7 +441,7 @@ static void flush(struct trib_completer *cm)
         }
     }
     cm->nbatch = n;
-    for (k = 0; k < 7; k++) {
+    for (k = 0; k < 8; k++) {
         trib_buf_init(&p[k]);
         trib_buf_putc(&p[k], '{');
     }
@@ -449,6 +451,8 @@ static void flush(struct trib_completer *cm)
 
         trib_buf_puts(&p[0], sep);
         trib_buf_put_i64(&p[0], job->id);
+        /* the attempt we worked: the write-back applies only to it */
+        trib_buf_printf(&p[7], "%s%d", sep, job->attempt);
         if (all_complete) {
             trib_buf_puts(&p[1], sep);
             put_time_elem(&p[1], job->finalized_db);
@@ -506,19 +510,22 @@ static void flush(struct trib_completer *cm)
             trib_buf_puts(&p[6], "NULL");
         }
     }
-    for (k = 0; k < 7; k++) {
+    for (k = 0; k < 8; k++) {
         trib_buf_putc(&p[k], '}');
         params[k] = p[k].data;
+    }
+    if (all_complete) {
+        params[2] = params[7]; /* fast path: (ids, finalized_at, worked) */
     }
     cm->busy = 1;
     cm->fast = all_complete;
     if (all_complete) {
-        trib_pg_query(cm->pg, &a->sql.complete_fast, 2, params, on_complete,
+        trib_pg_query(cm->pg, &a->sql.complete_fast, 3, params, on_complete,
                       cm);
     } else {
-        trib_pg_query(cm->pg, &a->sql.complete, 7, params, on_complete, cm);
+        trib_pg_query(cm->pg, &a->sql.complete, 8, params, on_complete, cm);
     }
-    for (k = 0; k < 7; k++) {
+    for (k = 0; k < 8; k++) {
         trib_buf_fini(&p[k]);
     }
 }

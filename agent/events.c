@@ -31,6 +31,10 @@ const char *trib_event_kind_name(int kind)
         return "job_snoozed";
     case TRIB_EV_JOB_INTERRUPTED:
         return "job_interrupted";
+    case TRIB_EV_QUEUE_PAUSED:
+        return "queue_paused";
+    case TRIB_EV_QUEUE_RESUMED:
+        return "queue_resumed";
     default:
         return "unknown";
     }
@@ -55,7 +59,7 @@ void trib_event_publish(struct trib_event_bus *bus,
     int s;
 
     for (i = 0; i < n; i++) {
-        if (evs[i].kind > 0 && evs[i].kind < 6) {
+        if (evs[i].kind > 0 && evs[i].kind < TRIB_EV_KINDS) {
             bus->by_kind[evs[i].kind]++;
         }
     }
@@ -102,6 +106,12 @@ void trib_event_to_json(struct trib_buf *b, const struct trib_event *ev)
     trib_buf_puts(b, trib_event_kind_name(ev->kind));
     trib_buf_putc(b, '"');
     put_str(b, "client_id", ev->client_id);
+    if (ev->kind == TRIB_EV_QUEUE_PAUSED || ev->kind == TRIB_EV_QUEUE_RESUMED) {
+        put_str(b, "queue", ev->queue);
+        put_time(b, "at", ev->at);
+        trib_buf_putc(b, '}');
+        return;
+    }
     trib_buf_puts(b, ",\"job_id\":");
     trib_buf_put_i64(b, ev->job_id);
     trib_buf_printf(b, ",\"attempt\":%d,\"max_attempts\":%d", ev->attempt,
@@ -120,6 +130,7 @@ void trib_event_to_json(struct trib_buf *b, const struct trib_event *ev)
     put_ms(b, "run_ms", ev->run_us);
     put_ms(b, "complete_ms", ev->complete_us);
     put_str(b, "error", ev->error);
+    put_time(b, "at", ev->at);
     trib_buf_putc(b, '}');
 }
 

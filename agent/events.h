@@ -25,7 +25,11 @@ enum trib_event_kind {
     TRIB_EV_JOB_CANCELLED = 3,
     TRIB_EV_JOB_SNOOZED = 4,
     TRIB_EV_JOB_INTERRUPTED = 5,
+    TRIB_EV_QUEUE_PAUSED = 6,  /* only kind, client_id, queue, at set */
+    TRIB_EV_QUEUE_RESUMED = 7, /* likewise                            */
 };
+
+#define TRIB_EV_KINDS 8 /* one past the largest kind */
 
 const char *trib_event_kind_name(int kind); /* "job_completed", ... */
 
@@ -51,6 +55,8 @@ struct trib_event {
     int64_t run_us;        /* end - start                               */
     int64_t complete_us;   /* write-back committed - requested          */
     const char *error;     /* this attempt's error text, or NULL        */
+    int64_t at;            /* when it happened (database clock): the
+                              write-back commit for job events          */
 };
 
 typedef void (*trib_event_fn)(void *arg, const struct trib_event *evs,
@@ -65,7 +71,7 @@ struct trib_event_bus {
     } subs[TRIB_EVENT_MAX_SUBSCRIBERS];
     int nsubs;
     uint64_t published;
-    uint64_t by_kind[6];
+    uint64_t by_kind[TRIB_EV_KINDS];
 };
 
 /* 0 or TRIB_EFULL. */

@@ -41,6 +41,7 @@ struct trib_leader {
     int closed;
     int retry_ms;
     int resign_tries;
+    int resign_pending; /* request_resign arrived during a renewal */
     void (*stop_done)(void *);
     void *stop_arg;
 };
@@ -111,6 +112,20 @@ static void on_trust_timer(uv_timer_t *t)
     set_leader(l, 0, "could not renew in time");
 }
 
+/* A request_resign notification: give the seat up and bid again later. */
+static void resign_on_request(struct trib_leader *l)
+{
+    const char *params[3] = {l->elected_at, l->id, l->agent->sql.ch_leader};
+
+    l->resign_pending = 0;
+    TRIB_INFO("AGT-LEADER", "%s resigning on request", l->id);
+    set_leader(l, 0, "resign requested");
+    trib_pg_query(l->agent->ctl, &l->agent->sql.leader_resign, 3, params, NULL,
+                  NULL);
+    uv_timer_stop(&l->timer);
+    schedule(l, interval_ms(l) + jitter_ms(1000));
+}
+
 static void on_result(void *arg, int status, PGresult *res)
 {
     struct trib_leader *l = arg;
@@ -173,7 +188,11 @@ static void on_result(void *arg, int status, PGresult *res)
         uv_timer_start(&l->trust_timer, on_trust_timer,
                        (l->trust_until_mono - now + 999) / 1000, 0);
         schedule(l, interval_ms(l));
+        if (l->resign_pending) {
+            resign_on_request(l);
+        }
     } else {
+        l->resign_pending = 0;
         set_leader(l, 0, "term ended");
         schedule(l, interval_ms(l) + jitter_ms(1000));
     }
@@ -249,14 +268,12 @@ void trib__leader_on_notify(struct trib_leader *l, const char *payload)
         uv_timer_stop(&l->timer);
         schedule(l, jitter_ms(50));
     } else if (action != NULL && strcmp(action, "request_resign") == 0 &&
-               l->is_leader && !l->busy) {
-        const char *params[3] = {l->elected_at, l->id, l->agent->sql.ch_leader};
-        TRIB_INFO("AGT-LEADER", "%s resigning on request", l->id);
-        set_leader(l, 0, "resign requested");
-        trib_pg_query(l->agent->ctl, &l->agent->sql.leader_resign, 3, params,
-                      NULL, NULL);
-        uv_timer_stop(&l->timer);
-        schedule(l, interval_ms(l) + jitter_ms(1000));
+               l->is_leader) {
+        if (l->busy) {
+            l->resign_pending = 1; /* after the renewal in flight */
+        } else {
+            resign_on_request(l);
+        }
     }
     json_decref(j);
 }

@@ -59,6 +59,8 @@ struct trib_maint {
 };
 
 static void run_svc(uv_timer_t *t);
+static int open_connection(struct trib_maint *m);
+static void recycle_connection(struct trib_maint *m);
 
 static const char *const reindex_list[] = {
     "river_job_args_index",
@@ -539,19 +541,14 @@ int trib__maint_create(struct trib_agent *a, struct trib_maint **out)
     static const char *names[NSVC] = {"scheduler", "rescuer", "cleaner",
                                       "queue cleaner", "reindexer"};
     struct trib_maint *m = TRIB_NEW(struct trib_maint);
-    struct trib_pg_opts o;
     int i, rv;
 
-    memset(&o, 0, sizeof(o));
-    o.conninfo = a->conf->database_url ? a->conf->database_url : "";
-    o.name = "maintenance";
-    o.app_name = "tributary-agent";
-    rv = trib_pg_create(a->loop, &o, &m->pg);
+    m->agent = a;
+    rv = open_connection(m);
     if (rv != 0) {
         trib_free(m);
         return rv;
     }
-    m->agent = a;
     for (i = 0; i < NSVC; i++) {
         m->svc[i].m = m;
         m->svc[i].id = (enum svc_id)i;
@@ -560,9 +557,35 @@ int trib__maint_create(struct trib_agent *a, struct trib_maint **out)
         m->svc[i].timer.data = &m->svc[i];
         m->open_handles++;
     }
-    trib_pg_start(m->pg);
     *out = m;
     return 0;
+}
+
+static int open_connection(struct trib_maint *m)
+{
+    struct trib_agent *a = m->agent;
+    struct trib_pg_opts o;
+    int rv;
+
+    memset(&o, 0, sizeof(o));
+    o.conninfo = a->conf->database_url ? a->conf->database_url : "";
+    o.name = "maintenance";
+    o.app_name = "tributary-agent";
+    rv = trib_pg_create(a->loop, &o, &m->pg);
+    if (rv == 0) {
+        trib_pg_start(m->pg);
+    }
+    return rv;
+}
+
+static void recycle_connection(struct trib_maint *m)
+{
+    if (m->closing) {
+        return;
+    }
+    trib_pg_close(m->pg, NULL, NULL); /* queued statements: ECANCELED */
+    m->pg = NULL;
+    open_connection(m);
 }
 
 void trib__maint_set_leader(struct trib_maint *m, int leader)
@@ -573,10 +596,18 @@ void trib__maint_set_leader(struct trib_maint *m, int leader)
         return;
     }
     m->leader = leader;
+    if (!leader) {
+        /* Statements already queued (e.g. behind a partition) must not
+         * run once we are no longer leader: drop the session and its
+         * queue, and start a fresh one for the next term. */
+        recycle_connection(m);
+    }
     for (i = 0; i < NSVC; i++) {
         struct svc *s = &m->svc[i];
         if (!leader) {
             uv_timer_stop(&s->timer);
+            s->running = 0;
+            s->cursor = 0;
             continue;
         }
         if (i == SVC_REINDEX) {

@@ -314,6 +314,16 @@ void trib__producer_set_paused(struct trib_producer *p, int paused)
     p->paused = paused;
     TRIB_INFO("AGT-PAUSE", "client %s queue %s %s", p->client->id, p->queue,
               paused ? "paused" : "resumed");
+    {
+        /* River's queue_paused / queue_resumed, per producer */
+        struct trib_event ev;
+        memset(&ev, 0, sizeof(ev));
+        ev.kind = paused ? TRIB_EV_QUEUE_PAUSED : TRIB_EV_QUEUE_RESUMED;
+        ev.client_id = p->client->id;
+        ev.queue = p->queue;
+        ev.at = trib__db_now(p->client->agent);
+        trib_event_publish(&p->client->agent->bus, &ev, 1);
+    }
     if (!paused) {
         trib__producer_trigger(p);
     }

@@ -40,56 +40,60 @@ static const char FETCH[] =
     "  j.kind, j.args, j.metadata, j.tags";
 
 /* Write-back, fast path: every job in the batch completed. Only rows still
- * running change. Returns the ids updated. */
+ * running the attempt we worked ($3) change: a write-back delayed past a
+ * rescue must not complete someone else's later attempt. Returns the ids
+ * updated. */
 static const char COMPLETE_FAST[] =
     "UPDATE {S}river_job AS j SET state = 'completed',"
     " finalized_at = i.finalized_at"
     " FROM (SELECT unnest($1::bigint[]) AS id,"
-    "  unnest($2::timestamptz[]) AS finalized_at) AS i"
-    " WHERE j.id = i.id AND j.state = 'running'"
+    "  unnest($2::timestamptz[]) AS finalized_at,"
+    "  unnest($3::integer[]) AS worked) AS i"
+    " WHERE j.id = i.id AND j.state = 'running' AND j.attempt = i.worked"
     " RETURNING j.id";
 
 /* Write-back, general: per row a target state and optional attempt, error
  * element, finalized_at, scheduled_at and metadata merge (NULL = leave).
- * Only rows still running change, except that a metadata merge always
- * applies. A job whose metadata carries cancel_attempted_at and whose
- * target is available/retryable/scheduled is cancelled instead. Every
- * input row comes back with its persisted state. */
+ * Only rows still running the attempt we worked ($8) change, except that a
+ * metadata merge also applies to a row no longer running (River). A job
+ * whose metadata carries cancel_attempted_at and whose target is
+ * available/retryable/scheduled is cancelled instead. Every input row comes
+ * back with its persisted state. */
+/* The row still runs the attempt this agent worked. */
+#define MINE         "(j.state = 'running' AND j.attempt = i.worked)"
+#define RETRYING     "i.state IN ('available', 'retryable', 'scheduled')"
+#define CANCEL_ASKED "j.metadata ? 'cancel_attempted_at'"
+
 static const char COMPLETE[] =
     "WITH i AS ("
     " SELECT unnest($1::bigint[]) AS id, unnest($2::text[]) AS state,"
     "  unnest($3::integer[]) AS attempt, unnest($4::jsonb[]) AS error,"
     "  unnest($5::timestamptz[]) AS finalized_at,"
     "  unnest($6::timestamptz[]) AS scheduled_at,"
-    "  unnest($7::jsonb[]) AS metadata),"
+    "  unnest($7::jsonb[]) AS metadata, unnest($8::integer[]) AS worked),"
     " u AS ("
     " UPDATE {S}river_job AS j SET"
-    "  attempt = CASE WHEN j.state = 'running' AND i.attempt IS NOT NULL"
-    "   AND NOT (i.state IN ('available', 'retryable', 'scheduled')"
-    "            AND j.metadata ? 'cancel_attempted_at')"
+    "  attempt = CASE WHEN " MINE " AND i.attempt IS NOT NULL"
+    "   AND NOT (" RETRYING " AND " CANCEL_ASKED ")"
     "   THEN i.attempt ELSE j.attempt END,"
-    "  errors = CASE WHEN j.state = 'running' AND i.error IS NOT NULL"
+    "  errors = CASE WHEN " MINE " AND i.error IS NOT NULL"
     "   THEN array_append(j.errors, i.error) ELSE j.errors END,"
-    "  finalized_at = CASE WHEN j.state = 'running'"
-    "   AND i.state IN ('available', 'retryable', 'scheduled')"
-    "   AND j.metadata ? 'cancel_attempted_at' THEN now()"
-    "   WHEN j.state = 'running' AND i.finalized_at IS NOT NULL"
-    "   THEN i.finalized_at ELSE j.finalized_at END,"
+    "  finalized_at = CASE"
+    "   WHEN " MINE " AND " RETRYING " AND " CANCEL_ASKED " THEN now()"
+    "   WHEN " MINE " AND i.finalized_at IS NOT NULL THEN i.finalized_at"
+    "   ELSE j.finalized_at END,"
     "  metadata = CASE WHEN i.metadata IS NOT NULL"
     "   THEN j.metadata || i.metadata ELSE j.metadata END,"
-    "  scheduled_at = CASE WHEN j.state = 'running'"
-    "   AND i.scheduled_at IS NOT NULL"
-    "   AND NOT (i.state IN ('available', 'retryable', 'scheduled')"
-    "            AND j.metadata ? 'cancel_attempted_at')"
+    "  scheduled_at = CASE WHEN " MINE " AND i.scheduled_at IS NOT NULL"
+    "   AND NOT (" RETRYING " AND " CANCEL_ASKED ")"
     "   THEN i.scheduled_at ELSE j.scheduled_at END,"
-    "  state = CASE WHEN j.state = 'running'"
-    "   AND i.state IN ('available', 'retryable', 'scheduled')"
-    "   AND j.metadata ? 'cancel_attempted_at'"
+    "  state = CASE"
+    "   WHEN " MINE " AND " RETRYING " AND " CANCEL_ASKED
     "   THEN 'cancelled'::{S}river_job_state"
-    "   WHEN j.state = 'running' THEN i.state::{S}river_job_state"
+    "   WHEN " MINE " THEN i.state::{S}river_job_state"
     "   ELSE j.state END"
     " FROM i WHERE j.id = i.id"
-    "  AND (j.state = 'running' OR i.metadata IS NOT NULL)"
+    "  AND (" MINE " OR (j.state <> 'running' AND i.metadata IS NOT NULL))"
     " RETURNING j.id, j.state, j.attempt, j.finalized_at, j.scheduled_at)"
     " SELECT id, state::text, attempt, finalized_at, scheduled_at FROM u"
     " UNION ALL"
@@ -286,9 +290,9 @@ int trib__sql_init(struct trib_sql *sql, const char *schema)
     def(sql, &sql->fetch, "trib_fetch", FETCH, 3, prefix.data, NULL);
     def(sql, &sql->fetch_known, "trib_fetch_known", FETCH, 4, prefix.data,
         " AND kind = ANY($4::text[])");
-    def(sql, &sql->complete_fast, "trib_complete_fast", COMPLETE_FAST, 2,
+    def(sql, &sql->complete_fast, "trib_complete_fast", COMPLETE_FAST, 3,
         prefix.data, NULL);
-    def(sql, &sql->complete, "trib_complete", COMPLETE, 7, prefix.data, NULL);
+    def(sql, &sql->complete, "trib_complete", COMPLETE, 8, prefix.data, NULL);
     def(sql, &sql->job_states, "trib_job_states", JOB_STATES, 1, prefix.data,
         NULL);
     def(sql, &sql->queue_upsert, "trib_queue_upsert", QUEUE_UPSERT, 1,

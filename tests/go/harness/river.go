@@ -342,6 +342,9 @@ type Event struct {
 	RunMs           *float64 `json:"run_ms"`
 	CompleteMs      *float64 `json:"complete_ms"`
 	Error           *string  `json:"error"`
+	// At: when it happened (database clock); queue_paused/queue_resumed
+	// events carry only event, client_id, queue and at.
+	At *string `json:"at"`
 }
 
 // ReadEvents parses an NDJSON events file; every line must be one complete

@@ -348,6 +348,20 @@ func TestAgentFetchPauseResume(t *testing.T) {
 			t.Logf("resumed and worked after %s", time.Since(t0))
 			harness.WaitForStderrLineAfter(t, a.Proc, mark, "queue q resumed", time.Second)
 			a.stop(t, 20*time.Second)
+
+			// River's queue_paused and queue_resumed events, in order.
+			var qev []string
+			for _, e := range a.events(t) {
+				if strings.HasPrefix(e.Event, "queue_") {
+					if e.Queue != "q" || e.ClientID == "" || e.At == nil {
+						t.Errorf("incomplete queue event: %+v", e)
+					}
+					qev = append(qev, e.Event)
+				}
+			}
+			if strings.Join(qev, ",") != "queue_paused,queue_resumed" {
+				t.Errorf("queue events = %v, want [queue_paused queue_resumed]", qev)
+			}
 		})
 	}
 }
