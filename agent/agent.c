@@ -49,6 +49,17 @@ int64_t trib__db_now(const struct trib_agent *a)
     return trib_now_us() + a->clock_offset_us;
 }
 
+int trib__agent_pg(struct trib_agent *a, const char *name, struct trib_pg **out)
+{
+    struct trib_pg_opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.conninfo = a->conf->database_url ? a->conf->database_url : "";
+    o.name = name;
+    o.app_name = "tributary-agent";
+    return trib_pg_create(a->loop, &o, out);
+}
+
 uint64_t trib__loop_ms(const struct trib_agent *a)
 {
     return uv_now(a->loop);

@@ -16,7 +16,6 @@ int trib__client_create(struct trib_agent *a, const struct trib_client_conf *cf,
                         struct trib_client **out)
 {
     struct trib_client *c = TRIB_NEW(struct trib_client);
-    struct trib_pg_opts o;
     char name[160];
     size_t i;
     int rv;
@@ -24,12 +23,8 @@ int trib__client_create(struct trib_agent *a, const struct trib_client_conf *cf,
     c->agent = a;
     c->conf = cf;
     c->id = cf->id;
-    memset(&o, 0, sizeof(o));
     snprintf(name, sizeof(name), "%s/fetch", c->id);
-    o.conninfo = a->conf->database_url ? a->conf->database_url : "";
-    o.name = name;
-    o.app_name = "tributary-agent";
-    rv = trib_pg_create(a->loop, &o, &c->fetch_pg);
+    rv = trib__agent_pg(a, name, &c->fetch_pg);
     if (rv != 0) {
         goto fail_client;
     }

@@ -564,16 +564,11 @@ int trib__completer_create(struct trib_client *c, struct trib_completer **out)
 {
     struct trib_completer *cm = TRIB_NEW(struct trib_completer);
     struct trib_agent *a = c->agent;
-    struct trib_pg_opts o;
     char name[160];
     int rv;
 
-    memset(&o, 0, sizeof(o));
     snprintf(name, sizeof(name), "%s/complete", c->id);
-    o.conninfo = a->conf->database_url ? a->conf->database_url : "";
-    o.name = name;
-    o.app_name = "tributary-agent";
-    rv = trib_pg_create(a->loop, &o, &cm->pg);
+    rv = trib__agent_pg(a, name, &cm->pg);
     if (rv != 0) {
         trib_free(cm);
         return rv;

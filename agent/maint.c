@@ -563,15 +563,8 @@ int trib__maint_create(struct trib_agent *a, struct trib_maint **out)
 
 static int open_connection(struct trib_maint *m)
 {
-    struct trib_agent *a = m->agent;
-    struct trib_pg_opts o;
-    int rv;
+    int rv = trib__agent_pg(m->agent, "maintenance", &m->pg);
 
-    memset(&o, 0, sizeof(o));
-    o.conninfo = a->conf->database_url ? a->conf->database_url : "";
-    o.name = "maintenance";
-    o.app_name = "tributary-agent";
-    rv = trib_pg_create(a->loop, &o, &m->pg);
     if (rv == 0) {
         trib_pg_start(m->pg);
     }

@@ -10,34 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivermigrate"
-
 	"tributary/tests/harness"
 )
 
-// migrateRiver applies River's own migrations (line main, all versions) with
-// River's Go migrator.
-func migrateRiver(t *testing.T, dbURL string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	pool, err := pgxpool.New(ctx, dbURL)
-	if err != nil {
-		t.Fatalf("pool: %v", err)
-	}
-	defer pool.Close()
-	migrator, err := rivermigrate.New(riverpgxv5.New(pool), nil)
-	if err != nil {
-		t.Fatalf("rivermigrate.New: %v", err)
-	}
-	res, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
-	if err != nil {
-		t.Fatalf("River migrate up: %v", err)
-	}
-	t.Logf("River migrations applied: %d", len(res.Versions))
-}
 
 var insertedRE = regexp.MustCompile(`^inserted (\d+) jobs in \S+ \([0-9.]+ jobs/s\)$`)
 
@@ -86,7 +61,7 @@ type workerStatus struct {
 // working the jobs and winning leader election).
 func TestGoHarness(t *testing.T) {
 	dbURL := harness.NewDB(t)
-	migrateRiver(t, dbURL)
+	harness.MigrateRiver(t, dbURL)
 	conn := harness.Connect(t, dbURL)
 
 	// Usage errors exit 2.
