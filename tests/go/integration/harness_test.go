@@ -13,7 +13,6 @@ import (
 	"tributary/tests/harness"
 )
 
-
 var insertedRE = regexp.MustCompile(`^inserted (\d+) jobs in \S+ \([0-9.]+ jobs/s\)$`)
 
 // runInsert runs riverinsert to completion and returns the job ids it printed.
