@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# format.sh -- clang-format for every C source of the project.
+# format.sh -- clang-format for every C source, gofmt for the Go harness.
 #   scripts/format.sh           reformat in place
 #   scripts/format.sh --check   list files that differ; exit 1 if any
 set -euo pipefail
@@ -15,7 +15,17 @@ if [ "${1:-}" = "--check" ]; then
             bad=1
         fi
     done
-    [ $bad = 0 ] && echo "format: ${#files[@]} files clean"
+    # Go test harness: gofmt
+    GOFMT=$(command -v gofmt || echo /usr/local/go/bin/gofmt)
+    if [ -x "$GOFMT" ]; then
+        for f in $("$GOFMT" -l tests/go); do
+            echo "format: $f differs from gofmt (run scripts/format.sh)"
+            bad=1
+        done
+    fi
+    [ $bad = 0 ] && echo "format: ${#files[@]} C files and the Go harness clean"
     exit $bad
 fi
 clang-format -i --style=file "${files[@]}"
+GOFMT=$(command -v gofmt || echo /usr/local/go/bin/gofmt)
+[ -x "$GOFMT" ] && "$GOFMT" -w tests/go
