@@ -117,7 +117,9 @@ for w in $WORKERS; do
         j=$OUT/$tag.json c=$OUT/$tag.cpu.json
         k() { awk -v s="$1" -v n="$jobs" 'BEGIN{ if (n > 0) printf "%.0f", s * 1e6 / n; else print "?" }'; }
         # rest = the machine's busy CPU not spent by PostgreSQL, the worker
-        # or the inserter process (others' load; large = a disturbed run).
+        # or the inserter process (others' load). /proc/stat is sampled per
+        # tick, process times are exact: for these mostly idle runs with
+        # many sub-tick wake-ups it is rough (it can even go negative).
         rest=$(awk -v m="$(bench_get "$c" machine_busy_s)" -v p="$(bench_get "$c" pg_cpu_s)" \
             -v w="$(bench_get "$c" extra:worker)" -v i="$(bench_get "$OUT/$tag.time.json" cpu_s)" \
             'BEGIN { printf "%.1f", m - p - w - i }')
@@ -135,12 +137,12 @@ echo
 echo "Pickup latency = attempted_at (DB now() of the claiming fetch) - wall clock right after the inserter's COMMIT returned;"
 echo "same machine, same clock (CLOCK_REALTIME). 'srv p95' uses the server's commit timestamp instead (DB clock only)."
 echo "CPU columns: milliseconds of CPU per 1,000 jobs: all PostgreSQL processes; of them the worker's backends and the"
-echo "inserter's backends; the worker process itself; the inserter process (pickupbench). 'rest s' = CPU seconds the"
-echo "rest of the machine used during the run (others' load: large = a disturbed run)."
+echo "inserter's backends; the worker process itself; the inserter process (pickupbench). results.tsv's last column"
+echo "is the CPU the rest of the machine used (tick-sampled /proc/stat: rough for these mostly idle runs)."
 awk -F'\t' '
-    BEGIN { printf "%-15s | %-40s | %6s | %6s | %7s | %7s | %7s | %8s | %8s | %6s | %6s | %6s | %6s | %6s | %6s\n", "worker", "mode", "rate", "actual", "p50 ms", "p95 ms", "p99 ms", "max ms", "srv p95", "PG", "PG wkr", "PG ins", "worker", "insrtr", "rest s" }
+    BEGIN { printf "%-15s | %-40s | %6s | %6s | %7s | %7s | %7s | %8s | %8s | %6s | %6s | %6s | %6s | %6s\n", "worker", "mode", "rate", "actual", "p50 ms", "p95 ms", "p99 ms", "max ms", "srv p95", "PG", "PG wkr", "PG ins", "worker", "insrtr" }
     { split($1, d, "|")
-      printf "%-15s | %-40s | %6d | %6.0f | %7.2f | %7.2f | %7.2f | %8.2f | %8.2f | %6s | %6s | %6s | %6s | %6s | %6s\n", d[1], d[2], $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, $16 }' "$RES" | tee "$OUT/table.txt"
+      printf "%-15s | %-40s | %6d | %6.0f | %7.2f | %7.2f | %7.2f | %8.2f | %8.2f | %6s | %6s | %6s | %6s | %6s\n", d[1], d[2], $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15 }' "$RES" | tee "$OUT/table.txt"
 echo
 awk -F'\t' '
     $2 == "trib-notify" && $3 == 1000 { printf "target notify-mode p95 <= 5 ms at 1,000 jobs/s: p95 %.2f ms -> %s\n", $6, ($6 <= 5 ? "MET" : "NOT MET") }
