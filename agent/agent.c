@@ -49,14 +49,29 @@ int64_t trib__db_now(const struct trib_agent *a)
     return trib_now_us() + a->clock_offset_us;
 }
 
+/* Set-up of every agent session. The agent's statements are prepared once
+ * per session; after five executions PostgreSQL may switch a statement to a
+ * cached generic plan, and one chosen while river_job looked empty (an idle
+ * agent polling an empty, freshly analyzed table) joins with sequential
+ * scans: seconds per fetch once jobs arrive (docs/PERFORMANCE.md). Custom
+ * plans cost ~0.2 ms of planning per statement and never go stale. */
+#define AGENT_SESSION_SQL "SET plan_cache_mode = force_custom_plan"
+
+static void agent_pg_opts(struct trib_agent *a, const char *name,
+                          struct trib_pg_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->conninfo = a->conf->database_url ? a->conf->database_url : "";
+    o->name = name;
+    o->app_name = "tributary-agent";
+    o->setup_sql = AGENT_SESSION_SQL;
+}
+
 int trib__agent_pg(struct trib_agent *a, const char *name, struct trib_pg **out)
 {
     struct trib_pg_opts o;
 
-    memset(&o, 0, sizeof(o));
-    o.conninfo = a->conf->database_url ? a->conf->database_url : "";
-    o.name = name;
-    o.app_name = "tributary-agent";
+    agent_pg_opts(a, name, &o);
     return trib_pg_create(a->loop, &o, out);
 }
 
@@ -197,14 +212,11 @@ static int start_runtime(struct trib_agent *a)
         }
     }
     if (any_notify) {
-        memset(&o, 0, sizeof(o));
+        agent_pg_opts(a, "listener", &o);
         channels[0] = a->sql.ch_insert;
         channels[1] = a->sql.ch_control;
         channels[2] = a->conf->leader_enabled ? a->sql.ch_leader : NULL;
         channels[3] = NULL;
-        o.conninfo = a->conf->database_url ? a->conf->database_url : "";
-        o.name = "listener";
-        o.app_name = "tributary-agent";
         o.listen = channels;
         o.on_notify = on_notify;
         o.on_state = on_listener_state;
@@ -546,10 +558,7 @@ static int run(struct trib_agent_conf *conf, struct trib_kinds *kinds)
         }
         trib_event_subscribe(&a.bus, trib_ndjson_write, a.ndjson);
     }
-    memset(&o, 0, sizeof(o));
-    o.conninfo = conf->database_url ? conf->database_url : "";
-    o.name = "control";
-    o.app_name = "tributary-agent";
+    agent_pg_opts(&a, "control", &o);
     o.on_state = on_ctl_state;
     o.arg = &a;
     trib_pg_create(&loop, &o, &a.ctl);

@@ -52,7 +52,7 @@ struct trib_sql {
     struct trib_pg_stmt fetch, fetch_known, complete_fast, complete, job_states,
         queue_upsert, queue_get, cancel_requested, leader_delete, leader_elect,
         leader_reelect, leader_resign, schedule, notify_many, rescue_select,
-        rescue_update, clean, queue_clean, clock, lookahead;
+        rescue_update, clean, queue_clean, clock;
     char *texts[32];
     int ntexts;
 };
@@ -157,8 +157,6 @@ struct trib_producer {
     uv_timer_t cooldown_timer; /* trailing edge of the debounce      */
     uv_timer_t upkeep_timer;   /* settings + cancel polls, upsert    */
     uv_timer_t due_timer;      /* next not-yet-due job becomes due   */
-    int looking;               /* lookahead query in flight          */
-    uint64_t last_look_mono;   /* us                                 */
     int open_handles;
     /* counters */
     uint64_t fetches, fetched;

@@ -101,63 +101,31 @@ void trib__producer_trigger(struct trib_producer *p)
     do_fetch(p);
 }
 
-/* ------------------------------------------------------ lookahead */
+/* ----------------------------------------------------- due timer */
 
 /* Jobs that are 'available' with a future scheduled_at (short retries and
  * snoozes, delayed inserts, the scheduler's early moves) are due at a known
- * time: instead of waiting for the next poll, find the next due time within
- * one poll interval and fetch exactly then. At most one query per
- * LOOKAHEAD_MIN_US per queue: asked again sooner, it fetches when that
- * time has passed instead. */
-#define LOOKAHEAD_MIN_US (20 * TRIB_US_PER_MS)
-
+ * time. A fetch that did not fill its slots also reports when the next one
+ * becomes due (within one poll interval): fetch exactly then instead of
+ * waiting for the poll. */
 static void on_due(uv_timer_t *t)
 {
     trib__producer_trigger(t->data);
 }
 
-static void on_lookahead(void *arg, int status, PGresult *res)
+static void arm_due(struct trib_producer *p, long long ms)
 {
-    struct trib_producer *p = arg;
-    long long ms;
+    uint64_t at = uv_now(p->client->agent->loop) + (uint64_t)(ms > 0 ? ms : 0);
 
-    if (status == TRIB_ECANCELED) {
+    if (p->stopping) {
         return;
     }
-    p->looking = 0;
-    if (status != 0 || p->stopping || PQntuples(res) != 1 ||
-        PQgetisnull(res, 0, 0)) {
-        return;
+    if (uv_is_active((uv_handle_t *)&p->due_timer) &&
+        uv_timer_get_due_in(&p->due_timer) + uv_now(p->client->agent->loop) <=
+            at) {
+        return; /* an earlier wake-up is already set */
     }
-    ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     uv_timer_start(&p->due_timer, on_due, (uint64_t)(ms > 0 ? ms : 0), 0);
-}
-
-static void lookahead(struct trib_producer *p)
-{
-    struct trib_agent *a = p->client->agent;
-    char horizon[32];
-    const char *params[2] = {p->queue, horizon};
-    uint64_t now = trib_mono_us();
-
-    if (p->looking || p->stopping ||
-        uv_is_active((uv_handle_t *)&p->due_timer)) {
-        return;
-    }
-    if (now - p->last_look_mono < LOOKAHEAD_MIN_US) {
-        /* Too soon to ask again: fetch when the limit expires; that
-         * fetch looks ahead again. */
-        uv_timer_start(
-            &p->due_timer, on_due,
-            (LOOKAHEAD_MIN_US - (now - p->last_look_mono)) / 1000 + 1, 0);
-        return;
-    }
-    p->looking = 1;
-    p->last_look_mono = now;
-    snprintf(horizon, sizeof(horizon), "%.6f",
-             (double)p->client->conf->poll_interval_us / TRIB_US_PER_S);
-    trib_pg_query(p->client->fetch_pg, &a->sql.lookahead, 2, params,
-                  on_lookahead, p);
 }
 
 static struct trib_job *job_from_row(struct trib_producer *p,
@@ -213,6 +181,13 @@ static void on_fetch(void *arg, int status, PGresult *res)
         return;
     }
     n = PQntuples(res);
+    if (n > 0 && PQgetisnull(res, n - 1, 0)) {
+        /* the last row is the "next due" report (see sql.c FETCH) */
+        n--;
+        if (!PQgetisnull(res, n, 12)) {
+            arm_due(p, strtoll(PQgetvalue(res, n, 12), NULL, 10));
+        }
+    }
     p->fetches++;
     p->fetched += (uint64_t)n;
     if (n >= limit) {
@@ -236,9 +211,6 @@ static void on_fetch(void *arg, int status, PGresult *res)
     }
     trib_free(jobs);
     p->fetching = 0;
-    if (n < limit) {
-        lookahead(p); /* nothing more is due: when will something be? */
-    }
     if (p->want_fetch ||
         (p->fetch_when_slots && free_slots(p) >= p->max_workers / 10 + 1)) {
         p->fetch_when_slots = 0;
@@ -250,8 +222,8 @@ static void do_fetch(struct trib_producer *p)
 {
     struct trib_client *c = p->client;
     struct trib_agent *a = c->agent;
-    char limit[16];
-    const char *params[4];
+    char limit[16], horizon[32];
+    const char *params[5];
     const struct trib_pg_stmt *st = &a->sql.fetch;
     struct trib_buf kinds = TRIB_BUF_INIT;
     int n = free_slots(p);
@@ -260,7 +232,10 @@ static void do_fetch(struct trib_producer *p)
     params[0] = p->queue;
     params[1] = limit;
     params[2] = c->id;
-    params[3] = NULL;
+    snprintf(horizon, sizeof(horizon), "%.6f",
+             (double)c->conf->poll_interval_us / TRIB_US_PER_S);
+    params[3] = horizon;
+    params[4] = NULL;
     if (c->conf->fetch_only_known_kinds) {
         size_t i;
         trib_buf_putc(&kinds, '{');
@@ -272,7 +247,7 @@ static void do_fetch(struct trib_producer *p)
                                   strlen(a->kinds->v[i]->name));
         }
         trib_buf_putc(&kinds, '}');
-        params[3] = kinds.data;
+        params[4] = kinds.data;
         st = &a->sql.fetch_known;
     }
     p->fetching = n; /* non-zero while in flight; remembers the limit */

@@ -20,14 +20,22 @@
 /* Fetch: lock up to $2 available jobs of queue $1 that are due, in
  * priority/scheduled_at/id order, skipping rows locked by other clients;
  * mark them running, count the attempt, record the client id ($3) in
- * attempted_by (keeping the last 100). */
+ * attempted_by (keeping the last 100).
+ *
+ * When fewer than $2 jobs were due, one more row (id NULL) follows: in its
+ * last column, the milliseconds until the next 'available' job of the
+ * queue that is not yet due becomes due, if that is within $4 seconds
+ * (NULL otherwise) -- one index probe per priority, so short retries,
+ * snoozes and delayed jobs are fetched when due without another round
+ * trip. */
 static const char FETCH[] =
     "WITH locked AS ("
     " SELECT id FROM {S}river_job"
     " WHERE state = 'available' AND queue = $1::text"
     "   AND scheduled_at <= now()%s"
     " ORDER BY priority ASC, scheduled_at ASC, id ASC"
-    " LIMIT $2::integer FOR UPDATE SKIP LOCKED)"
+    " LIMIT $2::integer FOR UPDATE SKIP LOCKED),"
+    " fetched AS ("
     " UPDATE {S}river_job AS j SET"
     "  state = 'running', attempt = j.attempt + 1, attempted_at = now(),"
     "  attempted_by = array_append(CASE"
@@ -36,8 +44,21 @@ static const char FETCH[] =
     "   ELSE j.attempted_by END, $3::text)"
     " FROM locked WHERE j.id = locked.id"
     " RETURNING j.id, j.attempt, j.max_attempts, j.priority, j.attempted_at,"
-    "  j.created_at, j.scheduled_at, coalesce(array_length(j.errors, 1), 0),"
-    "  j.kind, j.args, j.metadata, j.tags";
+    "  j.created_at, j.scheduled_at,"
+    "  coalesce(array_length(j.errors, 1), 0) AS nerrors,"
+    "  j.kind, j.args, j.metadata, j.tags)"
+    " SELECT *, NULL::bigint AS due_ms FROM fetched"
+    " UNION ALL"
+    " SELECT NULL::bigint, NULL::smallint, NULL::smallint, NULL::smallint,"
+    "  NULL::timestamptz, NULL::timestamptz, NULL::timestamptz, NULL::integer,"
+    "  NULL::text, NULL::jsonb, NULL::jsonb, NULL::varchar(255)[],"
+    "  (SELECT ceil(extract(epoch FROM min(t) - now()) * 1000)::bigint"
+    "   FROM (SELECT (SELECT scheduled_at FROM {S}river_job"
+    "     WHERE state = 'available' AND queue = $1::text AND priority = p"
+    "      AND scheduled_at > now() ORDER BY scheduled_at LIMIT 1) AS t"
+    "    FROM generate_series(1, 4) AS p) AS next"
+    "   WHERE t <= now() + make_interval(secs => $4::float8))"
+    " WHERE (SELECT count(*) FROM fetched) < $2::integer";
 
 /* Write-back, fast path: every job in the batch completed. Only rows still
  * running the attempt we worked ($3) change: a write-back delayed past a
@@ -223,18 +244,6 @@ static const char QUEUE_CLEAN[] =
     " WHERE updated_at < now() - make_interval(secs => $1::float8)"
     " ORDER BY name LIMIT 10000)";
 
-/* Lookahead: milliseconds until the next job of queue $1 that is
- * 'available' but not yet due becomes due, if within $2 seconds; one index
- * probe per priority (the fetch index is state, queue, priority,
- * scheduled_at, id). NULL when none. */
-static const char LOOKAHEAD[] =
-    "SELECT ceil(extract(epoch FROM min(t) - now()) * 1000)::bigint FROM ("
-    " SELECT (SELECT scheduled_at FROM {S}river_job"
-    "  WHERE state = 'available' AND queue = $1::text AND priority = p"
-    "   AND scheduled_at > now() ORDER BY scheduled_at LIMIT 1) AS t"
-    " FROM generate_series(1, 4) AS p) AS s"
-    " WHERE t <= now() + make_interval(secs => $2::float8)";
-
 static const char CLOCK[] =
     "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint";
 
@@ -287,9 +296,9 @@ int trib__sql_init(struct trib_sql *sql, const char *schema)
     trib_buf_printf(&ch, "%s.river_leadership", schema);
     sql->ch_leader = trib_buf_steal(&ch);
 
-    def(sql, &sql->fetch, "trib_fetch", FETCH, 3, prefix.data, NULL);
-    def(sql, &sql->fetch_known, "trib_fetch_known", FETCH, 4, prefix.data,
-        " AND kind = ANY($4::text[])");
+    def(sql, &sql->fetch, "trib_fetch", FETCH, 4, prefix.data, NULL);
+    def(sql, &sql->fetch_known, "trib_fetch_known", FETCH, 5, prefix.data,
+        " AND kind = ANY($5::text[])");
     def(sql, &sql->complete_fast, "trib_complete_fast", COMPLETE_FAST, 3,
         prefix.data, NULL);
     def(sql, &sql->complete, "trib_complete", COMPLETE, 8, prefix.data, NULL);
@@ -320,8 +329,7 @@ int trib__sql_init(struct trib_sql *sql, const char *schema)
     def(sql, &sql->queue_clean, "trib_queue_clean", QUEUE_CLEAN, 1, prefix.data,
         NULL);
     def(sql, &sql->clock, "trib_clock", CLOCK, 0, prefix.data, NULL);
-    def(sql, &sql->lookahead, "trib_lookahead", LOOKAHEAD, 2, prefix.data,
-        NULL);
+
     trib_buf_fini(&prefix);
     return 0;
 }

@@ -58,6 +58,7 @@ struct trib_pg {
     char *conninfo;
     char *name;
     char *app_name;
+    char *setup_sql;
     char **listen;
     size_t nlisten;
     void (*on_notify)(void *, const char *, const char *);
@@ -108,6 +109,7 @@ static void maybe_free(struct trib_pg *pg)
     trib_free(pg->conninfo);
     trib_free(pg->name);
     trib_free(pg->app_name);
+    trib_free(pg->setup_sql);
     if (pg->close_done != NULL) {
         pg->close_done(pg->close_arg);
     }
@@ -509,6 +511,9 @@ static void begin_setup(struct trib_pg *pg)
         PQfreemem(lit);
     }
     trib_buf_puts(&sql, ";");
+    if (pg->setup_sql != NULL) {
+        trib_buf_printf(&sql, " %s;", pg->setup_sql);
+    }
     for (i = 0; i < pg->nlisten; i++) {
         trib_buf_puts(&sql, " LISTEN ");
         trib_pg_quote_ident(&sql, pg->listen[i]);
@@ -648,6 +653,7 @@ int trib_pg_create(uv_loop_t *loop, const struct trib_pg_opts *o,
     pg->conninfo = trib_strdup(o->conninfo);
     pg->name = trib_strdup(o->name ? o->name : "pg");
     pg->app_name = trib_strdup(o->app_name ? o->app_name : "tributary");
+    pg->setup_sql = trib_strdup(o->setup_sql);
     if (o->listen != NULL) {
         while (o->listen[pg->nlisten] != NULL) {
             pg->nlisten++;

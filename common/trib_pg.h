@@ -51,6 +51,8 @@ struct trib_pg_opts {
     const char *name;          /* label for logs, e.g. "c1/fetch"        */
     const char *app_name;      /* application_name (default tributary)   */
     const char *const *listen; /* NULL-terminated channel names, or NULL */
+    const char *setup_sql;     /* more set-up statements ("SET ..."), or
+                                  NULL; run after every (re)connect      */
     /* A notification arrived (channel and payload borrowed). */
     void (*on_notify)(void *arg, const char *channel, const char *payload);
     /* connected=1: set-up done, queries run; connected=0: connection lost
