@@ -49,14 +49,6 @@ int64_t trib__db_now(const struct trib_agent *a)
     return trib_now_us() + a->clock_offset_us;
 }
 
-/* Set-up of every agent session. The agent's statements are prepared once
- * per session; after five executions PostgreSQL may switch a statement to a
- * cached generic plan, and one chosen while river_job looked empty (an idle
- * agent polling an empty, freshly analyzed table) joins with sequential
- * scans: seconds per fetch once jobs arrive (docs/PERFORMANCE.md). Custom
- * plans cost ~0.2 ms of planning per statement and never go stale. */
-#define AGENT_SESSION_SQL "SET plan_cache_mode = force_custom_plan"
-
 static void agent_pg_opts(struct trib_agent *a, const char *name,
                           struct trib_pg_opts *o)
 {
@@ -64,14 +56,25 @@ static void agent_pg_opts(struct trib_agent *a, const char *name,
     o->conninfo = a->conf->database_url ? a->conf->database_url : "";
     o->name = name;
     o->app_name = "tributary-agent";
-    o->setup_sql = AGENT_SESSION_SQL;
 }
 
-int trib__agent_pg(struct trib_agent *a, const char *name, struct trib_pg **out)
+/* The fetch runs over and over while a queue is idle, possibly while
+ * river_job is empty: after five executions PostgreSQL may switch it to a
+ * cached generic plan, and one chosen on an empty, analyzed table joins
+ * with sequential scans -- seconds per fetch once jobs arrive
+ * (docs/PERFORMANCE.md). Fetch sessions plan every execution (~0.3 ms);
+ * other statements only run when there is data and keep cached plans. */
+#define CUSTOM_PLANS_SQL "SET plan_cache_mode = force_custom_plan"
+
+int trib__agent_pg(struct trib_agent *a, const char *name, int custom_plans,
+                   struct trib_pg **out)
 {
     struct trib_pg_opts o;
 
     agent_pg_opts(a, name, &o);
+    if (custom_plans) {
+        o.setup_sql = CUSTOM_PLANS_SQL;
+    }
     return trib_pg_create(a->loop, &o, out);
 }
 

@@ -283,8 +283,9 @@ struct trib_agent {
 /* Database clock now (us), from the local clock and the measured offset. */
 int64_t trib__db_now(const struct trib_agent *a);
 /* A connection to the agent's database (created, not started), labelled
- * 'name' in logs. 0 or a trib_err. */
-int trib__agent_pg(struct trib_agent *a, const char *name,
+ * 'name' in logs; custom_plans: plan every execution (fetch sessions).
+ * 0 or a trib_err. */
+int trib__agent_pg(struct trib_agent *a, const char *name, int custom_plans,
                    struct trib_pg **out);
 /* Loop time in ms. */
 uint64_t trib__loop_ms(const struct trib_agent *a);

@@ -60,7 +60,6 @@ struct trib_maint {
 
 static void run_svc(uv_timer_t *t);
 static int open_connection(struct trib_maint *m);
-static void recycle_connection(struct trib_maint *m);
 
 static const char *const reindex_list[] = {
     "river_job_args_index",
@@ -123,6 +122,7 @@ static void on_schedule(void *arg, int status, PGresult *res)
     int r, n;
 
     if (status == TRIB_ECANCELED) {
+        svc_done(s, 0); /* dropped or closing: the service stops */
         return;
     }
     if (status != 0) {
@@ -251,6 +251,7 @@ static void on_rescue_update(void *arg, int status, PGresult *res)
     struct svc *s = arg;
 
     if (status == TRIB_ECANCELED) {
+        svc_done(s, 0); /* dropped or closing: the service stops */
         return;
     }
     if (status != 0 && status != TRIB_EDBCONN) {
@@ -270,6 +271,7 @@ static void on_rescue_select(void *arg, int status, PGresult *res)
     int n, r, k, never, count = 0;
 
     if (status == TRIB_ECANCELED) {
+        svc_done(s, 0); /* dropped or closing: the service stops */
         return;
     }
     if (status != 0) {
@@ -364,6 +366,7 @@ static void on_clean(void *arg, int status, PGresult *res)
     long deleted;
 
     if (status == TRIB_ECANCELED) {
+        svc_done(s, 0); /* dropped or closing: the service stops */
         return;
     }
     if (status != 0) {
@@ -409,6 +412,7 @@ static void on_queue_clean(void *arg, int status, PGresult *res)
     struct svc *s = arg;
 
     if (status == TRIB_ECANCELED) {
+        svc_done(s, 0); /* dropped or closing: the service stops */
         return;
     }
     if (status == 0) {
@@ -449,6 +453,7 @@ static void on_reindex(void *arg, int status, PGresult *res)
     struct svc *s = arg;
 
     if (status == TRIB_ECANCELED) {
+        svc_done(s, 0); /* dropped or closing: the service stops */
         return;
     }
     if (status != 0 && status != TRIB_EDBCONN) {
@@ -466,6 +471,7 @@ static void on_artifacts(void *arg, int status, PGresult *res)
     struct trib_buf sql = TRIB_BUF_INIT;
 
     if (status == TRIB_ECANCELED) {
+        svc_done(s, 0); /* dropped or closing: the service stops */
         return;
     }
     if (status != 0 || atol(PQgetvalue(res, 0, 0)) > 0) {
@@ -563,22 +569,12 @@ int trib__maint_create(struct trib_agent *a, struct trib_maint **out)
 
 static int open_connection(struct trib_maint *m)
 {
-    int rv = trib__agent_pg(m->agent, "maintenance", &m->pg);
+    int rv = trib__agent_pg(m->agent, "maintenance", 0, &m->pg);
 
     if (rv == 0) {
         trib_pg_start(m->pg);
     }
     return rv;
-}
-
-static void recycle_connection(struct trib_maint *m)
-{
-    if (m->closing) {
-        return;
-    }
-    trib_pg_close(m->pg, NULL, NULL); /* queued statements: ECANCELED */
-    m->pg = NULL;
-    open_connection(m);
 }
 
 void trib__maint_set_leader(struct trib_maint *m, int leader)
@@ -591,16 +587,14 @@ void trib__maint_set_leader(struct trib_maint *m, int leader)
     m->leader = leader;
     if (!leader) {
         /* Statements already queued (e.g. behind a partition) must not
-         * run once we are no longer leader: drop the session and its
-         * queue, and start a fresh one for the next term. */
-        recycle_connection(m);
+         * run once we are no longer leader. (One in flight completes; its
+         * service then stops.) */
+        trib_pg_drop_queued(m->pg);
     }
     for (i = 0; i < NSVC; i++) {
         struct svc *s = &m->svc[i];
         if (!leader) {
             uv_timer_stop(&s->timer);
-            s->running = 0;
-            s->cursor = 0;
             continue;
         }
         if (i == SVC_REINDEX) {

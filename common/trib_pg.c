@@ -753,6 +753,45 @@ void trib_pg_close(struct trib_pg *pg, void (*done)(void *), void *arg)
     uv_close((uv_handle_t *)&pg->timer, on_handle_closed);
 }
 
+size_t trib_pg_drop_queued(struct trib_pg *pg)
+{
+    struct req *keep_head = NULL, *keep_tail = NULL, *drop = NULL, *r, *next;
+    size_t kept = 0, dropped = 0;
+    int first = 1;
+
+    /* Split the queue: keep the request in flight and set-up requests. */
+    for (r = pg->head; r != NULL; r = next) {
+        next = r->next;
+        r->next = NULL;
+        if ((first && pg->busy) || r->internal) {
+            if (keep_tail != NULL) {
+                keep_tail->next = r;
+            } else {
+                keep_head = r;
+            }
+            keep_tail = r;
+            kept++;
+        } else {
+            r->next = drop;
+            drop = r;
+            dropped++;
+        }
+        first = 0;
+    }
+    pg->head = keep_head;
+    pg->tail = keep_tail;
+    pg->nqueued = kept;
+    /* Callbacks last: they may queue new requests. */
+    for (r = drop; r != NULL; r = next) {
+        next = r->next;
+        if (r->cb != NULL) {
+            r->cb(r->arg, TRIB_ECANCELED, NULL);
+        }
+        req_free(r);
+    }
+    return dropped;
+}
+
 int trib_pg_ready(const struct trib_pg *pg)
 {
     return pg->state == ST_READY;

@@ -90,6 +90,14 @@ int trib_pg_exec(struct trib_pg *pg, const char *sql, trib_pg_cb cb, void *arg);
  */
 void trib_pg_close(struct trib_pg *pg, void (*done)(void *arg), void *arg);
 
+/*
+ * Drops every query not yet sent (the one in flight, if any, completes):
+ * their callbacks run now with TRIB_ECANCELED. For work that must not run
+ * late, e.g. a leader's maintenance after its term ended. Returns how many
+ * were dropped.
+ */
+size_t trib_pg_drop_queued(struct trib_pg *pg);
+
 int trib_pg_ready(const struct trib_pg *pg);         /* 1 when queries run   */
 size_t trib_pg_queued(const struct trib_pg *pg);     /* queued + in flight   */
 uint64_t trib_pg_connects(const struct trib_pg *pg); /* sessions so far  */
