@@ -152,6 +152,7 @@ struct trib_producer {
     int fetch_when_slots;      /* full batch or no slots: refetch    */
     int polling;               /* settings/cancel poll in flight     */
     uint64_t last_fetch_mono;  /* us                                 */
+    uint64_t cooldown_us;      /* current (adaptive) fetch cooldown  */
     uint64_t next_report_mono; /* next river_queue upsert            */
     uv_timer_t poll_timer;     /* jittered FetchPollInterval         */
     uv_timer_t cooldown_timer; /* trailing edge of the debounce      */

@@ -67,6 +67,10 @@ static const struct opt opts[] = {
     {"fetch_cooldown", "--fetch-cooldown", "TRIBUTARY_FETCH_COOLDOWN", T_DUR,
      C(fetch_cooldown_us), "1ms", 1 * MS, DAY,
      "minimum time between fetch starts per queue (River: 100ms)"},
+    {"fetch_cooldown_max", "--fetch-cooldown-max", NULL, T_DUR,
+     C(fetch_cooldown_max_us), "3ms", 1 * MS, DAY,
+     "under a steady trickle of jobs the cooldown grows up to this, "
+     "batching fetches (= fetch_cooldown: fixed)"},
     {"job_timeout", "--job-timeout", "TRIBUTARY_JOB_TIMEOUT", T_DUR_NEG,
      C(job_timeout_us), "1m", 0, 30 * DAY, "job timeout; -1 for none"},
     {"fetch_only_known_kinds", "--fetch-only-known-kinds", NULL, T_BOOL,
@@ -121,8 +125,8 @@ static const struct opt opts[] = {
      "2", 1, 64, "connections to the sink database"},
     /* write-back */
     {"completer.batch_max", "--complete-batch", NULL, T_INT,
-     A(complete_batch_max), "2000", 1, 5000,
-     "rows per write-back statement (River: 5000)"},
+     A(complete_batch_max), "5000", 1, 5000,
+     "rows per write-back statement (as River)"},
     {"completer.linger", "--complete-linger", NULL, T_DUR,
      A(complete_linger_us), "2ms", 0, 1 * SEC,
      "how long a small write-back batch may wait to grow"},
@@ -494,11 +498,13 @@ static int load_client(const char *path, const struct trib_yaml *n, size_t idx,
                 return rv;
             }
         } else {
-            return errf(err, errlen,
-                        "%s:%d: %s: unknown key (client keys: id, queues, "
-                        "mode, poll_interval, fetch_cooldown, job_timeout, "
-                        "fetch_only_known_kinds)",
-                        path, n->key_lines[i], field);
+            return errf(
+                err, errlen,
+                "%s:%d: %s: unknown key (client keys: id, queues, "
+                "mode, poll_interval, fetch_cooldown, fetch_cooldown_max, "
+                "job_timeout, "
+                "fetch_only_known_kinds)",
+                path, n->key_lines[i], field);
         }
     }
     return 0;
@@ -883,6 +889,9 @@ int trib_agent_conf_load(int argc, char **argv, struct trib_agent_conf **out,
         if (c->nqueues == 0) {
             rv = errf(err, errlen, "clients[%zu]: no queues", i);
             goto done;
+        }
+        if (c->fetch_cooldown_max_us < c->fetch_cooldown_us) {
+            c->fetch_cooldown_max_us = c->fetch_cooldown_us;
         }
         if (c->poll_interval_us < c->fetch_cooldown_us) {
             rv = errf(err, errlen,

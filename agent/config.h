@@ -33,10 +33,11 @@ struct trib_queue_conf {
 
 struct trib_client_conf {
     char *id;
-    int mode;                 /* enum trib_fetch_mode                   */
-    int64_t poll_interval_us; /* FetchPollInterval                      */
-    int64_t fetch_cooldown_us;
-    int64_t job_timeout_us; /* -1: none                               */
+    int mode;                      /* enum trib_fetch_mode                   */
+    int64_t poll_interval_us;      /* FetchPollInterval                      */
+    int64_t fetch_cooldown_us;     /* after idle, and the minimum      */
+    int64_t fetch_cooldown_max_us; /* adaptive upper bound             */
+    int64_t job_timeout_us;        /* -1: none                               */
     int fetch_only_known_kinds;
     struct trib_queue_conf *queues;
     size_t nqueues;

@@ -4,10 +4,14 @@
  *
  * Fetch triggers (River): start, an insert notification for this queue, the
  * jittered poll timer, a freed slot after a full batch, resume. They are
- * debounced by fetch_cooldown with a leading edge: the first trigger
- * fetches at once, later ones within the cooldown collapse into one
- * trailing fetch. At most one fetch is in flight; a fetch asks for exactly
- * the free slots.
+ * debounced by a cooldown with a leading edge: the first trigger fetches at
+ * once, later ones within the cooldown collapse into one trailing fetch. At
+ * most one fetch is in flight; a fetch asks for exactly the free slots.
+ *
+ * The cooldown adapts: it is fetch_cooldown after an idle spell (the first
+ * job is picked up at once), doubles up to fetch_cooldown_max while fetches
+ * keep coming back with one or two jobs (a steady trickle of notifications:
+ * batch them) and halves when fetches find many.
  *
  * Upkeep (every 2 s in poll mode, every 60 s with LISTEN): re-read the
  * queue's paused_at, ask which running jobs have cancel_attempted_at, and
@@ -28,6 +32,7 @@
 #define REPORT_US        (600LL * TRIB_US_PER_S)
 #define CANCEL_CHUNK     1000
 #define RETRY_START_MS   1000
+#define IDLE_RESET_US    (50 * TRIB_US_PER_MS)
 
 static void do_fetch(struct trib_producer *p);
 static void start_upsert(struct trib_producer *p);
@@ -89,7 +94,10 @@ void trib__producer_trigger(struct trib_producer *p)
     }
     now = trib_mono_us();
     since = now - p->last_fetch_mono;
-    cooldown = (uint64_t)c->conf->fetch_cooldown_us;
+    if (since > IDLE_RESET_US) {
+        p->cooldown_us = (uint64_t)c->conf->fetch_cooldown_us; /* idle */
+    }
+    cooldown = p->cooldown_us;
     if (p->last_fetch_mono != 0 && since < cooldown) {
         p->want_fetch = 1;
         if (!uv_is_active((uv_handle_t *)&p->cooldown_timer)) {
@@ -190,6 +198,14 @@ static void on_fetch(void *arg, int status, PGresult *res)
     }
     p->fetches++;
     p->fetched += (uint64_t)n;
+    /* adapt the cooldown (see the top of this file) */
+    if (n <= 2 && n < limit) {
+        uint64_t max = (uint64_t)p->client->conf->fetch_cooldown_max_us;
+        p->cooldown_us = p->cooldown_us * 2 > max ? max : p->cooldown_us * 2;
+    } else if (n >= 8) {
+        uint64_t min = (uint64_t)p->client->conf->fetch_cooldown_us;
+        p->cooldown_us = p->cooldown_us / 2 < min ? min : p->cooldown_us / 2;
+    }
     if (n >= limit) {
         p->fetch_when_slots = 1; /* full batch: more are probably waiting */
     }
@@ -470,6 +486,7 @@ int trib__producer_create(struct trib_client *c, const char *queue,
     p->client = c;
     p->queue = trib_strdup(queue);
     p->max_workers = max_workers;
+    p->cooldown_us = (uint64_t)c->conf->fetch_cooldown_us;
     uv_timer_init(loop, &p->poll_timer);
     uv_timer_init(loop, &p->cooldown_timer);
     uv_timer_init(loop, &p->upkeep_timer);

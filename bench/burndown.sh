@@ -109,7 +109,7 @@ clients:
     queues: ["default:2000"]
 EOF
     run_agent "1 client, default:2000 (defaults)" --queue default:2000
-    run_agent "1 client, default:2000, --complete-batch 5000" --queue default:2000 --complete-batch 5000
+    run_agent "1 client, default:2000, --complete-batch 2000" --queue default:2000 --complete-batch 2000
     run_agent "1 client, default:2000, --complete-batch 1000" --queue default:2000 --complete-batch 1000
     run_agent "1 client, default:5000" --queue default:5000
     run_agent "2 clients (--config), each default:2000" --config "$OUT/two-clients.yaml"
