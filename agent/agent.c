@@ -141,6 +141,36 @@ static void on_clock_timer(uv_timer_t *t)
     measure_clock(t->data);
 }
 
+/* ------------------------------------------------------------ stats */
+
+/* One line per client and queue: what an operator needs to see that work
+ * flows (and the test suite to see how the fetch cooldown batches). */
+static void on_stats_timer(uv_timer_t *t)
+{
+    struct trib_agent *a = t->data;
+    size_t i, q;
+
+    for (i = 0; i < a->nclients; i++) {
+        struct trib_client *c = a->clients[i];
+        uint64_t stmts, rows;
+
+        trib__completer_stats(c->completer, &stmts, &rows);
+        for (q = 0; q < c->nproducers; q++) {
+            struct trib_producer *p = c->producers[q];
+            TRIB_INFO(
+                "AGT-STATS",
+                "client %s queue %s: running %d/%d, fetches %llu "
+                "(jobs %llu), cooldown %.1f ms%s; client write-backs "
+                "%llu (rows %llu), backlog %zu",
+                c->id, p->queue, p->active, p->max_workers,
+                (unsigned long long)p->fetches, (unsigned long long)p->fetched,
+                (double)p->cooldown_us / 1000.0, p->paused ? ", paused" : "",
+                (unsigned long long)stmts, (unsigned long long)rows,
+                trib__completer_backlog(c->completer));
+        }
+    }
+}
+
 /* --------------------------------------------------------- listener */
 
 static void on_notify(void *arg, const char *channel, const char *payload)
@@ -249,6 +279,11 @@ static int start_runtime(struct trib_agent *a)
     trib__leader_start(a->leader);
     uv_timer_start(&a->clock_timer, on_clock_timer, CLOCK_EVERY_MS,
                    CLOCK_EVERY_MS);
+    if (a->conf->stats_interval_us > 0) {
+        uint64_t ms = (uint64_t)(a->conf->stats_interval_us / 1000);
+        uv_timer_start(&a->stats_timer, on_stats_timer, ms ? ms : 1,
+                       ms ? ms : 1);
+    }
     return 0;
 }
 
@@ -407,6 +442,7 @@ static void close_all(struct trib_agent *a)
     a->ctl = NULL;
     uv_close((uv_handle_t *)&a->boot_timer, on_handle_closed);
     uv_close((uv_handle_t *)&a->clock_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&a->stats_timer, on_handle_closed);
     uv_close((uv_handle_t *)&a->stop_timer, on_handle_closed);
     uv_close((uv_handle_t *)&a->sig_term, on_handle_closed);
     uv_close((uv_handle_t *)&a->sig_int, on_handle_closed);
@@ -509,6 +545,10 @@ static void begin_stop(struct trib_agent *a)
         trib__client_stop(a->clients[i]);
     }
     uv_timer_stop(&a->clock_timer);
+    if (a->conf->stats_interval_us > 0) {
+        on_stats_timer(&a->stats_timer); /* a last line, then no more */
+    }
+    uv_timer_stop(&a->stats_timer);
     uv_timer_start(&a->stop_timer, on_stop_timer,
                    (uint64_t)(a->conf->shutdown_grace_us / 1000), 0);
     stop_next(a);
@@ -567,6 +607,8 @@ static int run(struct trib_agent_conf *conf, struct trib_kinds *kinds)
     trib_pg_create(&loop, &o, &a.ctl);
     uv_timer_init(&loop, &a.boot_timer);
     uv_timer_init(&loop, &a.clock_timer);
+    uv_timer_init(&loop, &a.stats_timer);
+    a.stats_timer.data = &a;
     uv_timer_init(&loop, &a.stop_timer);
     a.boot_timer.data = a.clock_timer.data = a.stop_timer.data = &a;
     uv_signal_init(&loop, &a.sig_term);
@@ -574,7 +616,7 @@ static int run(struct trib_agent_conf *conf, struct trib_kinds *kinds)
     a.sig_term.data = a.sig_int.data = &a;
     uv_signal_start(&a.sig_term, on_signal, SIGTERM);
     uv_signal_start(&a.sig_int, on_signal, SIGINT);
-    a.open_handles = 5;
+    a.open_handles = 6;
     TRIB_INFO("AGT-START", "tributary-agent %s on node %s: %zu client(s)",
               TRIB_VERSION, conf->node_id, conf->nclients);
     trib_pg_start(a.ctl);

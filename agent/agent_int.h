@@ -180,6 +180,9 @@ int trib__completer_create(struct trib_client *c, struct trib_completer **out);
 void trib__completer_start(struct trib_completer *cm);
 void trib__completer_add(struct trib_completer *cm, struct trib_job *job);
 size_t trib__completer_backlog(const struct trib_completer *cm);
+/* Write-back statements and rows so far. */
+void trib__completer_stats(const struct trib_completer *cm,
+                           uint64_t *statements, uint64_t *rows);
 int trib__completer_idle(const struct trib_completer *cm);
 void trib__completer_close(struct trib_completer *cm);
 
@@ -272,7 +275,7 @@ struct trib_agent {
     int64_t clock_offset_us; /* database clock - local clock */
     int clock_known;
     int clock_busy; /* a clock probe is queued or in flight */
-    uv_timer_t boot_timer, clock_timer, stop_timer;
+    uv_timer_t boot_timer, clock_timer, stop_timer, stats_timer;
     uv_signal_t sig_term, sig_int;
     uint64_t stop_started_mono;
     int stop_phase; /* 0 none, 1 draining, 2 interrupting, 3 flushing */

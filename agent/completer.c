@@ -49,6 +49,13 @@ struct trib_completer {
 
 static void maybe_flush(struct trib_completer *cm);
 
+void trib__completer_stats(const struct trib_completer *cm,
+                           uint64_t *statements, uint64_t *rows)
+{
+    *statements = cm->statements;
+    *rows = cm->rows;
+}
+
 size_t trib__completer_backlog(const struct trib_completer *cm)
 {
     return cm->backlog + cm->nbatch;

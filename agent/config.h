@@ -52,6 +52,7 @@ struct trib_agent_conf {
     int threads;        /* worker threads for BLOCKING kinds         */
     int log_level;
     int64_t shutdown_grace_us;
+    int64_t stats_interval_us; /* AGT-STATS lines; 0: none         */
 
     int leader_enabled;
     int64_t elect_interval_us;
