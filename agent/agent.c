@@ -78,11 +78,6 @@ int trib__agent_pg(struct trib_agent *a, const char *name, int custom_plans,
     return trib_pg_create(a->loop, &o, out);
 }
 
-uint64_t trib__loop_ms(const struct trib_agent *a)
-{
-    return uv_now(a->loop);
-}
-
 /* ------------------------------------------------------------ clock */
 
 struct clock_probe {

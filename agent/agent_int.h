@@ -150,7 +150,6 @@ struct trib_producer {
     int fetching;              /* fetch statement in flight          */
     int want_fetch;            /* trigger seen during cooldown/fetch */
     int fetch_when_slots;      /* full batch or no slots: refetch    */
-    int polling;               /* settings/cancel poll in flight     */
     uint64_t last_fetch_mono;  /* us                                 */
     uint64_t cooldown_us;      /* current (adaptive) fetch cooldown  */
     uint64_t next_report_mono; /* next river_queue upsert            */
@@ -196,7 +195,9 @@ struct trib_client {
     struct trib_completer *completer;
     struct trib_producer **producers;
     size_t nproducers;
-    int backpressure; /* completer backlog above the high mark */
+    char *known_kinds; /* array text of the kinds we run, for
+                          fetch_only_known_kinds; else NULL      */
+    int backpressure;  /* completer backlog above the high mark */
     int stopping;
 };
 
@@ -277,7 +278,6 @@ struct trib_agent {
     int clock_busy; /* a clock probe is queued or in flight */
     uv_timer_t boot_timer, clock_timer, stop_timer, stats_timer;
     uv_signal_t sig_term, sig_int;
-    uint64_t stop_started_mono;
     int stop_phase; /* 0 none, 1 draining, 2 interrupting, 3 flushing */
     int signals;
     int open_handles;
@@ -291,8 +291,6 @@ int64_t trib__db_now(const struct trib_agent *a);
  * 0 or a trib_err. */
 int trib__agent_pg(struct trib_agent *a, const char *name, int custom_plans,
                    struct trib_pg **out);
-/* Loop time in ms. */
-uint64_t trib__loop_ms(const struct trib_agent *a);
 /* Called by clients when they might have become idle (shutdown). */
 void trib__agent_check_stopped(struct trib_agent *a);
 

@@ -7,6 +7,7 @@
  * clients never see a notification and rely on their timers alone.
  */
 #include "agent_int.h"
+#include "trib_buf.h"
 #include "trib_err.h"
 #include "trib_mem.h"
 
@@ -31,6 +32,21 @@ int trib__client_create(struct trib_agent *a, const struct trib_client_conf *cf,
     rv = trib__completer_create(c, &c->completer);
     if (rv != 0) {
         goto fail_pg;
+    }
+    if (cf->fetch_only_known_kinds) {
+        /* The registry is complete before the agent runs: build the
+         * fetch's kind filter once. */
+        struct trib_buf kinds = TRIB_BUF_INIT;
+        trib_buf_putc(&kinds, '{');
+        for (i = 0; i < a->kinds->n; i++) {
+            if (i > 0) {
+                trib_buf_putc(&kinds, ',');
+            }
+            trib_buf_pgarray_elem(&kinds, a->kinds->v[i]->name,
+                                  strlen(a->kinds->v[i]->name));
+        }
+        trib_buf_putc(&kinds, '}');
+        c->known_kinds = trib_buf_steal(&kinds);
     }
     c->producers = trib_calloc(cf->nqueues, sizeof(*c->producers));
     for (i = 0; i < cf->nqueues; i++) {
@@ -223,5 +239,6 @@ void trib__client_close(struct trib_client *c)
     trib__completer_close(c->completer);
     trib_pg_close(c->fetch_pg, NULL, NULL);
     trib_free(c->producers);
+    trib_free(c->known_kinds);
     trib_free(c);
 }

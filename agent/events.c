@@ -55,14 +55,8 @@ int trib_event_subscribe(struct trib_event_bus *bus, trib_event_fn fn,
 void trib_event_publish(struct trib_event_bus *bus,
                         const struct trib_event *evs, size_t n)
 {
-    size_t i;
     int s;
 
-    for (i = 0; i < n; i++) {
-        if (evs[i].kind > 0 && evs[i].kind < TRIB_EV_KINDS) {
-            bus->by_kind[evs[i].kind]++;
-        }
-    }
     bus->published += n;
     for (s = 0; s < bus->nsubs; s++) {
         bus->subs[s].fn(bus->subs[s].arg, evs, n);

@@ -71,7 +71,6 @@ struct trib_event_bus {
     } subs[TRIB_EVENT_MAX_SUBSCRIBERS];
     int nsubs;
     uint64_t published;
-    uint64_t by_kind[TRIB_EV_KINDS];
 };
 
 /* 0 or TRIB_EFULL. */

@@ -224,7 +224,7 @@ int64_t trib__retry_delay_us(int nerrors)
     return (int64_t)(secs * TRIB_US_PER_S);
 }
 
-static int metadata_snoozes(const struct trib_job *job)
+int trib_job_snoozes(const struct trib_job *job)
 {
     json_t *m;
     json_t *v;
@@ -297,7 +297,7 @@ void trib__job_finish(struct trib_job *job)
         job->next_run_db = now_db + job->snooze_us;
         job->target_state =
             job->snooze_us <= SHORT_DELAY_US ? JS_AVAILABLE : JS_SCHEDULED;
-        job->snoozes = metadata_snoozes(job) + 1;
+        job->snoozes = trib_job_snoozes(job) + 1;
         break;
     case OUT_INTERRUPT:
         job->target_state = JS_AVAILABLE;

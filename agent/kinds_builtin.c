@@ -186,24 +186,12 @@ static void cpu_run(struct trib_job *job, void *arg)
 static void snooze_start(struct trib_job *job, void *arg)
 {
     int64_t ms = 1000, times = 1;
-    json_t *meta, *n;
-    int64_t done = 0;
-    char err[64];
 
     if (arg_int(job, "ms", 0, 0, DAY_MS, &ms) != 0 ||
         arg_int(job, "times", 0, 0, 100000, &times) != 0) {
         return;
     }
-    if (trib_json_parse(trib_job_metadata_text(job),
-                        strlen(trib_job_metadata_text(job)), &meta, err,
-                        sizeof(err)) == 0) {
-        n = json_object_get(meta, "snoozes");
-        if (json_is_integer(n)) {
-            done = json_integer_value(n);
-        }
-        json_decref(meta);
-    }
-    if (done < times) {
+    if (trib_job_snoozes(job) < times) {
         trib_job_snooze(job, ms * 1000);
     } else {
         trib_job_complete(job);

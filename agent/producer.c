@@ -241,7 +241,6 @@ static void do_fetch(struct trib_producer *p)
     char limit[16], horizon[32];
     const char *params[5];
     const struct trib_pg_stmt *st = &a->sql.fetch;
-    struct trib_buf kinds = TRIB_BUF_INIT;
     int n = free_slots(p);
 
     snprintf(limit, sizeof(limit), "%d", n);
@@ -251,26 +250,14 @@ static void do_fetch(struct trib_producer *p)
     snprintf(horizon, sizeof(horizon), "%.6f",
              (double)c->conf->poll_interval_us / TRIB_US_PER_S);
     params[3] = horizon;
-    params[4] = NULL;
-    if (c->conf->fetch_only_known_kinds) {
-        size_t i;
-        trib_buf_putc(&kinds, '{');
-        for (i = 0; i < a->kinds->n; i++) {
-            if (i > 0) {
-                trib_buf_putc(&kinds, ',');
-            }
-            trib_buf_pgarray_elem(&kinds, a->kinds->v[i]->name,
-                                  strlen(a->kinds->v[i]->name));
-        }
-        trib_buf_putc(&kinds, '}');
-        params[4] = kinds.data;
+    params[4] = c->known_kinds;
+    if (c->known_kinds != NULL) {
         st = &a->sql.fetch_known;
     }
     p->fetching = n; /* non-zero while in flight; remembers the limit */
     p->want_fetch = 0;
     p->last_fetch_mono = trib_mono_us();
     trib_pg_query(c->fetch_pg, st, st->nparams, params, on_fetch, p);
-    trib_buf_fini(&kinds);
 }
 
 void trib__producer_job_done(struct trib_producer *p, struct trib_job *job)
@@ -431,12 +418,10 @@ static void upkeep_step(struct trib_producer *p, int step)
     struct trib_agent *a = c->agent;
 
     if (p->stopping) {
-        p->polling = 0;
         return;
     }
     if (step == 0) {
         const char *params[1] = {p->queue};
-        p->polling = 1;
         trib_pg_query(c->fetch_pg, &a->sql.queue_get, 1, params, on_queue_get,
                       p);
         return;
@@ -469,7 +454,6 @@ static void upkeep_step(struct trib_producer *p, int step)
         trib_pg_query(c->fetch_pg, &a->sql.queue_upsert, 1, params, on_upsert,
                       p);
     }
-    p->polling = 0;
     uv_timer_start(
         &p->upkeep_timer, on_upkeep_timer,
         c->conf->mode == TRIB_MODE_POLL ? UPKEEP_POLL_MS : UPKEEP_NOTIFY_MS, 0);

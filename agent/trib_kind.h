@@ -115,6 +115,8 @@ const char *trib_job_args_text(const struct trib_job *job); /* raw JSON */
 json_t *trib_job_args(const struct trib_job *job);
 const char *trib_job_metadata_text(const struct trib_job *job);
 const char *trib_job_client_id(const struct trib_job *job);
+/* Times this job was snoozed so far (River's metadata "snoozes"). */
+int trib_job_snoozes(const struct trib_job *job);
 
 /* Non-zero once the job must stop; see trib_job_cancel_reason(). */
 int trib_job_cancelled(const struct trib_job *job);

@@ -261,29 +261,6 @@ static int validate(const struct opts *o)
     return 0;
 }
 
-/* COPY text format: backslash, tab, newline and CR must be escaped. */
-static void copy_text(struct trib_buf *b, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '\\':
-            trib_buf_puts(b, "\\\\");
-            break;
-        case '\t':
-            trib_buf_puts(b, "\\t");
-            break;
-        case '\n':
-            trib_buf_puts(b, "\\n");
-            break;
-        case '\r':
-            trib_buf_puts(b, "\\r");
-            break;
-        default:
-            trib_buf_putc(b, *s);
-        }
-    }
-}
-
 static int exec_ok(PGconn *c, const char *sql)
 {
     PGresult *r = PQexec(c, sql);
@@ -414,13 +391,13 @@ int trib_cli_insert(int argc, char **argv)
     }
     /* One row's constant part: args, kind, max_attempts, metadata,
      * priority, queue, tags. */
-    copy_text(&tail, o.args);
+    trib_buf_copy_field(&tail, o.args);
     trib_buf_putc(&tail, '\t');
-    copy_text(&tail, o.kind);
+    trib_buf_copy_field(&tail, o.kind);
     trib_buf_printf(&tail, "\t%d\t", o.max_attempts);
-    copy_text(&tail, o.metadata);
+    trib_buf_copy_field(&tail, o.metadata);
     trib_buf_printf(&tail, "\t%d\t", o.priority);
-    copy_text(&tail, o.queue);
+    trib_buf_copy_field(&tail, o.queue);
     trib_buf_printf(&tail, "\t{%s}\n", o.tags ? o.tags : "");
     {
         char *ch, *pl;

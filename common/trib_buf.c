@@ -210,6 +210,28 @@ void trib_buf_json_str(struct trib_buf *b, const char *s, size_t n)
     trib_buf_putc(b, '"');
 }
 
+void trib_buf_copy_field(struct trib_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '\\':
+            trib_buf_puts(b, "\\\\");
+            break;
+        case '\t':
+            trib_buf_puts(b, "\\t");
+            break;
+        case '\n':
+            trib_buf_puts(b, "\\n");
+            break;
+        case '\r':
+            trib_buf_puts(b, "\\r");
+            break;
+        default:
+            trib_buf_putc(b, *s);
+        }
+    }
+}
+
 void trib_buf_pgarray_elem(struct trib_buf *b, const char *s, size_t n)
 {
     size_t i;

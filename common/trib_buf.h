@@ -44,6 +44,10 @@ void trib_buf_put_i64(struct trib_buf *b, int64_t v);
  * that PostgreSQL's jsonb also accepts (it refuses \u0000). */
 void trib_buf_json_str(struct trib_buf *b, const char *s, size_t n);
 
+/* Appends s as one field of PostgreSQL's COPY text format: backslash,
+ * tab, newline and carriage return are escaped. */
+void trib_buf_copy_field(struct trib_buf *b, const char *s);
+
 /* Appends s as one double-quoted element of a PostgreSQL array literal
  * ("{...}" text form): backslash and double quote are escaped. */
 void trib_buf_pgarray_elem(struct trib_buf *b, const char *s, size_t n);

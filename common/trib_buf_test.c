@@ -44,6 +44,16 @@ static void test_json_str(void **state)
     trib_buf_fini(&b);
 }
 
+static void test_copy_field(void **state)
+{
+    struct trib_buf b = TRIB_BUF_INIT;
+
+    (void)state;
+    trib_buf_copy_field(&b, "a\\b\tc\nd\re{\"x\"}");
+    assert_string_equal(b.data, "a\\\\b\\tc\\nd\\re{\"x\"}");
+    trib_buf_fini(&b);
+}
+
 static void test_pgarray(void **state)
 {
     struct trib_buf b = TRIB_BUF_INIT;
@@ -61,6 +71,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_grow),
         cmocka_unit_test(test_json_str),
+        cmocka_unit_test(test_copy_field),
         cmocka_unit_test(test_pgarray),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

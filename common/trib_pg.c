@@ -82,7 +82,6 @@ struct trib_pg {
     const char *prepared[MAX_PREPARED];
     int nprepared;
 
-    uint64_t connects;
     struct trib_complain complain;
     void (*close_done)(void *);
     void *close_arg;
@@ -254,7 +253,6 @@ static void setup_done(void *arg, int status, PGresult *res)
     }
     pg->state = ST_READY;
     pg->backoff_cur = pg->backoff_min;
-    pg->connects++;
     if (pg->complain.active) {
         trib_complain_release(&pg->complain, "PG-CONN",
                               "%s: connected again (server %d)", pg->name,
@@ -790,21 +788,6 @@ size_t trib_pg_drop_queued(struct trib_pg *pg)
         req_free(r);
     }
     return dropped;
-}
-
-int trib_pg_ready(const struct trib_pg *pg)
-{
-    return pg->state == ST_READY;
-}
-
-size_t trib_pg_queued(const struct trib_pg *pg)
-{
-    return pg->nqueued;
-}
-
-uint64_t trib_pg_connects(const struct trib_pg *pg)
-{
-    return pg->connects;
 }
 
 const char *trib_pg_errmsg(const PGresult *res)

@@ -98,10 +98,6 @@ void trib_pg_close(struct trib_pg *pg, void (*done)(void *arg), void *arg);
  */
 size_t trib_pg_drop_queued(struct trib_pg *pg);
 
-int trib_pg_ready(const struct trib_pg *pg);         /* 1 when queries run   */
-size_t trib_pg_queued(const struct trib_pg *pg);     /* queued + in flight   */
-uint64_t trib_pg_connects(const struct trib_pg *pg); /* sessions so far  */
-
 /* Error text of a failed result (never NULL) and its SQLSTATE ("" if none). */
 const char *trib_pg_errmsg(const PGresult *res);
 const char *trib_pg_sqlstate(const PGresult *res);
