@@ -32,6 +32,7 @@ static const struct {
     {TRIB_EBUSY, "EBUSY", "busy"},
     {TRIB_EARGS, "EARGS", "invalid job arguments"},
     {TRIB_ENOTSUP, "ENOTSUP", "not supported"},
+    {TRIB_EAUTH, "EAUTH", "authentication failed"},
 };
 
 #define NTABLE (sizeof(table) / sizeof(table[0]))

@@ -41,6 +41,7 @@ enum trib_err {
     TRIB_EBUSY = -4007,    /* resource in use (e.g. shutting down)     */
     TRIB_EARGS = -4008,    /* invalid job arguments                    */
     TRIB_ENOTSUP = -4009,  /* not supported                            */
+    TRIB_EAUTH = -4010,    /* authentication failed (shared secret)    */
 };
 
 /* Human-readable text for a code; never NULL. */
