@@ -44,10 +44,11 @@ int trib_auth_mac_equal(const uint8_t a[TRIB_WIRE_MAC],
                         const uint8_t b[TRIB_WIRE_MAC]);
 
 /*
- * Loads the shared secret: from the file 'path' when non-NULL (trailing
- * newline/whitespace stripped; the file must not be readable by group or
- * others, else TRIB_ECONFIG with a message saying so), else from the
- * environment variable TRIBUTARY_SECRET. *out gets a malloc'ed buffer
+ * Loads the shared secret: from the file 'path' when non-NULL (the file
+ * must not be readable by group or others, else TRIB_ECONFIG with a message
+ * saying so), else from the environment variable TRIBUTARY_SECRET. Trailing
+ * newline/whitespace is stripped from either; longer than TRIB_SECRET_MAX
+ * is TRIB_ECONFIG. *out gets a malloc'ed buffer
  * (caller frees with trib_free) and *len its length; *out = NULL and
  * return 0 when neither is set. An empty secret is TRIB_ECONFIG.
  * 'errbuf' gets a one-line reason on failure.

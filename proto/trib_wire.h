@@ -13,8 +13,9 @@
  * frame (TOOLCHAIN.md, msgpack amplification).
  *
  * Strings on the wire are msgpack str; decoded strings are borrowed
- * (pointer + length, NOT NUL-terminated) from the unpacked object, which
- * lives in the caller's msgpack_zone.
+ * (pointer + length, NOT NUL-terminated): they point into the frame bytes
+ * (msgpack-c references str/bin data), and arrays/maps live in the caller's
+ * msgpack_zone, so both the frame and the zone must outlive their use.
  *
  * Conversations (nng req/rep; the requester is the agent or the CLI):
  *   agent:  HELLO -> CHALLENGE;  AUTH -> WELCOME | ERROR
@@ -22,8 +23,9 @@
  *   CLI:    QUERY -> QUERY_REPLY;  EVENTS -> EVENTS_REPLY
  * Any request may be answered with ERROR (code is a trib_err value).
  *
- * Ownership: encoders append to a caller-owned msgpack_sbuffer; decoders
- * fill caller-owned structs whose strings borrow from the zone/frame.
+ * Ownership: encoders append to a caller-owned msgpack_sbuffer (growing it
+ * aborts on OOM, the trib_mem.h policy); decoders fill caller-owned structs
+ * whose strings borrow from the frame and whose objects live in the zone.
  * Threading: no shared state.
  */
 #ifndef TRIB_WIRE_H
@@ -33,18 +35,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TRIB_WIRE_VERSION 1
-#define TRIB_WIRE_FRAME_MAX (4u << 20) /* NNG_OPT_RECVMAXSZ on every socket */
-#define TRIB_WIRE_BATCH_MAX 4096       /* events per EVENT_BATCH           */
+#define TRIB_WIRE_VERSION     1
+#define TRIB_WIRE_FRAME_MAX   (4u << 20) /* NNG_OPT_RECVMAXSZ on every socket */
+#define TRIB_WIRE_BATCH_MAX   4096       /* events per EVENT_BATCH           */
 #define TRIB_WIRE_BATCH_BYTES (1u << 20) /* encoded events per batch       */
-#define TRIB_WIRE_ERROR_MAX 1024  /* error text bytes (encoder truncates) */
-#define TRIB_WIRE_STR_MAX 256     /* ids, names, queues, kinds, tags      */
-#define TRIB_WIRE_MAX_TAGS 16     /* decoder keeps the first 16           */
-#define TRIB_WIRE_MAX_CLIENTS 64  /* per HELLO / HEARTBEAT                */
-#define TRIB_WIRE_MAX_QUEUES 64   /* per client in HELLO                  */
-#define TRIB_WIRE_MAX_BOOTS 64    /* per HELLO / WELCOME                  */
-#define TRIB_WIRE_NONCE 32        /* bytes                                */
-#define TRIB_WIRE_MAC 32          /* HMAC-SHA256                          */
+#define TRIB_WIRE_ERROR_MAX   1024 /* error text bytes (encoder truncates) */
+#define TRIB_WIRE_STR_MAX     256  /* ids, names, queues, kinds, tags      */
+#define TRIB_WIRE_MAX_TAGS    16   /* decoder keeps the first 16           */
+#define TRIB_WIRE_MAX_CAPS    16   /* capabilities per HELLO               */
+#define TRIB_WIRE_MAX_CLIENTS 64   /* per HELLO / HEARTBEAT                */
+#define TRIB_WIRE_MAX_QUEUES  64   /* per client in HELLO                  */
+#define TRIB_WIRE_MAX_BOOTS   64   /* per HELLO / WELCOME                  */
+#define TRIB_WIRE_NONCE       32   /* bytes                                */
+#define TRIB_WIRE_MAC         32   /* HMAC-SHA256                          */
 
 enum trib_wire_type {
     TRIB_MSG_HELLO = 1,
@@ -117,13 +120,14 @@ struct trib_wire_event {
 /* Appends one event map (no envelope) to sb: the unit an agent stores in
  * its outbox and an EVENT_BATCH concatenates. Error text is truncated to
  * TRIB_WIRE_ERROR_MAX bytes (at a UTF-8 boundary), other strings to
- * TRIB_WIRE_STR_MAX. Returns 0. */
+ * TRIB_WIRE_STR_MAX. Keys holding their default (0, absent string, no
+ * tags) are left out. Returns 0. */
 int trib_wire_event_encode(msgpack_sbuffer *sb,
                            const struct trib_wire_event *ev);
 /* Decodes one event map. 0, or TRIB_EPROTO (not a map, wrong value types,
- * kind out of 1..7, string longer than its limit). */
-int trib_wire_event_decode(const msgpack_object *o,
-                           struct trib_wire_event *ev);
+ * kind absent or out of 1..7, string longer than its limit). A state this
+ * version does not know reads as TRIB_WS_UNKNOWN. */
+int trib_wire_event_decode(const msgpack_object *o, struct trib_wire_event *ev);
 
 /* ---- Agent -> coordinator ---------------------------------------------- */
 
@@ -145,7 +149,7 @@ struct trib_wire_hello {
     struct trib_str host;
     struct trib_str version;
     int64_t pid;
-    struct trib_str caps[16];
+    struct trib_str caps[TRIB_WIRE_MAX_CAPS];
     int ncaps;
     struct trib_wire_client clients[TRIB_WIRE_MAX_CLIENTS];
     int nclients;
@@ -317,13 +321,20 @@ struct trib_wire_msg {
  * TRIB_WIRE_FRAME_MAX or too deep/count too large); TRIB_EPROTO (malformed,
  * truncated, wrong types, missing required keys); TRIB_ENOTSUP (an unknown
  * message type: out->version and out->type are set so the receiver can
- * answer ERROR and keep the connection). The zone must outlive the use of
- * *out (msgpack_zone_clear() between frames). 'msg_out' may be NULL.
+ * answer ERROR and keep the connection); TRIB_ENOMEM (the zone could not
+ * grow). The frame and the zone must outlive the use of *out
+ * (msgpack_zone_clear() between frames). Speed: the zone keeps its first
+ * chunk across msgpack_zone_clear(), so a receiver that creates it with a
+ * chunk holding a whole batch's objects (msgpack_zone_init(&z, 1 << 20))
+ * decodes without malloc: twice the throughput (bench/wire_bench.c).
  */
 int trib_wire_decode(const void *frame, size_t len, msgpack_zone *zone,
                      struct trib_wire_msg *out);
 
-/* Encoders: append one whole frame to sb (cleared by the caller). 0. */
+/* Encoders: append one whole frame to sb (cleared by the caller). 0, or
+ * TRIB_ERANGE from trib_wire_enc_query_reply() when the document cannot fit
+ * a frame (nothing appended). Strings are cut at a UTF-8 boundary to their
+ * limit; counts are clamped to the struct's capacity. */
 int trib_wire_enc_hello(msgpack_sbuffer *sb, const struct trib_wire_hello *m);
 int trib_wire_enc_challenge(msgpack_sbuffer *sb,
                             const struct trib_wire_challenge *m);
