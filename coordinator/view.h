@@ -12,6 +12,8 @@
  *     windows (1 s / 10 s / 1 min) and a per-second series of the last hour,
  *     five latency histograms (hist.h): queue_wait, run, complete, pickup
  *     (attempted_at - scheduled_at), end_to_end (finalized_at - created_at);
+ *     bounded by max_groups (events of further groups count in one group
+ *     whose node, client, queue and kind are "(other)");
  *   - failure groups: (job kind, normalised error text) -> count, first and
  *     last seen, up to 5 sample job ids; bounded (overflow -> one "other"
  *     group);
@@ -37,13 +39,13 @@
 struct trib_view;
 
 struct trib_view_conf {
-    int64_t heartbeat_ms;   /* expected agent heartbeat period (1000)   */
-    int late_after;         /* heartbeats missed -> late (3)            */
-    int missing_after;      /* heartbeats missed -> missing (10)        */
-    uint32_t ring_events;   /* events kept for `events` readers (16384) */
-    uint32_t max_failures;  /* failure groups before "other" (1000)     */
-    uint32_t max_tags;      /* distinct tags counted (10000)            */
-    uint32_t max_groups;    /* (node,client,queue,kind) groups (100000) */
+    int64_t heartbeat_ms;  /* expected agent heartbeat period (1000)   */
+    int late_after;        /* heartbeats missed -> late (3)            */
+    int missing_after;     /* heartbeats missed -> missing (10)        */
+    uint32_t ring_events;  /* events kept for `events` readers (16384) */
+    uint32_t max_failures; /* failure groups before "other" (1000)     */
+    uint32_t max_tags;     /* distinct tags counted (10000)            */
+    uint32_t max_groups;   /* (node,client,queue,kind) groups (100000) */
 };
 void trib_view_conf_defaults(struct trib_view_conf *c);
 
@@ -56,8 +58,7 @@ void trib_view_free(struct trib_view *v); /* NULL ok */
 void trib_view_hello(struct trib_view *v, const struct trib_wire_hello *h,
                      int64_t now_us);
 void trib_view_heartbeat(struct trib_view *v, struct trib_str agent_id,
-                         const struct trib_wire_heartbeat *hb,
-                         int64_t now_us);
+                         const struct trib_wire_heartbeat *hb, int64_t now_us);
 void trib_view_goodbye(struct trib_view *v, struct trib_str agent_id,
                        int64_t now_us); /* liveness "stopped" */
 /* The agent's connection dropped (liveness keeps counting from its last
@@ -76,10 +77,10 @@ void trib_view_forget_boots(struct trib_view *v, struct trib_str agent_id,
 /* ---- Events -------------------------------------------------------------- */
 
 struct trib_apply_result {
-    uint32_t applied;    /* events applied now                          */
-    uint32_t duplicates; /* events at or below the applied position     */
-    uint32_t invalid;    /* events that failed to decode (skipped, but
-                            their sequence numbers count as applied)    */
+    uint32_t applied;      /* events applied now                          */
+    uint32_t duplicates;   /* events at or below the applied position     */
+    uint32_t invalid;      /* events that failed to decode (skipped, but
+                              their sequence numbers count as applied)    */
     uint64_t applied_seq;  /* position after the batch                  */
     uint64_t expected_seq; /* set with TRIB_ERANGE: the first missing seq */
 };
@@ -125,13 +126,15 @@ uint32_t trib_view_ring_read(const struct trib_view *v, uint64_t after,
                              uint32_t max, uint32_t kinds, msgpack_sbuffer *sb,
                              uint64_t *next, uint64_t *missed);
 
-/* ---- Queries (JSON documents, docs/CONTROL.md) ---------------------------- */
+/* ---- Queries (JSON documents, docs/CONTROL.md) ------------------------- */
 
 struct trib_view_filter {
     const char *queue; /* NULL = any */
     const char *kind;
     const char *node;
     const char *tag; /* only for finished counts */
+    int series_s;    /* status: seconds of "series" (0 = 60; max 3600) */
+    int limit;       /* failures: groups listed (0 = 50)                */
 };
 
 /* Finished jobs and failures (discarded + cancelled) matching f. */
@@ -141,8 +144,7 @@ void trib_view_finished(const struct trib_view *v,
 
 /* Documents; the caller owns the returned json_t (json_decref). */
 json_t *trib_view_status_json(const struct trib_view *v,
-                              const struct trib_view_filter *f,
-                              int64_t now_us);
+                              const struct trib_view_filter *f, int64_t now_us);
 json_t *trib_view_nodes_json(const struct trib_view *v, int64_t now_us);
 json_t *trib_view_failures_json(const struct trib_view *v,
                                 const struct trib_view_filter *f);
@@ -156,7 +158,7 @@ void trib_view_each_final(const struct trib_view *v,
 /* 1 when client_id belongs to an agent the coordinator has seen. */
 int trib_view_client_known(const struct trib_view *v, const char *client_id);
 
-/* ---- Persistence (store.c writes these to disk) --------------------------- */
+/* ---- Persistence (store.c writes these to disk) ------------------------ */
 
 /* Serialises the whole view (msgpack, versioned) to sb. */
 int trib_view_save(const struct trib_view *v, msgpack_sbuffer *sb);
@@ -168,6 +170,10 @@ int trib_view_load(struct trib_view *v, const void *buf, size_t len);
 struct trib_view_stats {
     uint64_t events_applied, duplicates, invalid, batches, gaps;
     uint64_t groups, failure_groups;
+    uint64_t failures_other;  /* failures after the group table was full */
+    uint64_t tags_overflow;   /* (finished event, tag) pairs not counted  */
+    uint64_t groups_overflow; /* events counted in the "(other)" group    */
+    uint64_t bytes;           /* memory held by the view                  */
 };
 void trib_view_stats(const struct trib_view *v, struct trib_view_stats *s);
 
