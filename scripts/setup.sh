@@ -11,7 +11,7 @@ set -euo pipefail
 
 PKGS=(
     build-essential cmake pkg-config
-    libnng-dev libmsgpack-dev libuv1-dev libpq-dev libjansson-dev libyaml-dev libssl-dev
+    libnng-dev libmsgpack-dev libuv1-dev libpq-dev libjansson-dev libyaml-dev libssl-dev zlib1g-dev
     libcmocka-dev
     postgresql-15 postgresql-client-15
     clang clang-format libclang-rt-14-dev
