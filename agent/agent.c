@@ -18,21 +18,31 @@
  *   3. flush      wait for the last write-backs (at most 30 s when the
  *                 database is unreachable: then exit 1 and say how many
  *                 jobs the rescuer will have to recover);
- *   4. resign     leadership, close connections, exit 0.
- * A second signal skips the rest of the grace period.
+ *   4. resign     leadership;
+ *   5. forward    with --coordinator: keep forwarding until the
+ *                 coordinator has every event on disk, at most
+ *                 forward_drain_timeout, then GOODBYE; what is not
+ *                 acknowledged stays in the outbox for the next start;
+ *   6. close      connections, exit 0.
+ * A second signal skips the rest of the grace period (or of the forward
+ * drain).
  */
 #include "agent_int.h"
+#include "forwarder.h"
+#include "trib_auth.h"
 #include "trib_buf.h"
 #include "trib_err.h"
 #include "trib_json.h"
 #include "trib_mem.h"
 #include "trib_time.h"
 
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define BOOT_RETRY_MS    5000
 #define CLOCK_EVERY_MS   60000
@@ -163,6 +173,21 @@ static void on_stats_timer(uv_timer_t *t)
                 (unsigned long long)stmts, (unsigned long long)rows,
                 trib__completer_backlog(c->completer));
         }
+    }
+    if (a->outbox != NULL) {
+        struct trib_outbox_stats ob;
+        struct trib_forwarder_stats fw;
+
+        trib_outbox_stats(a->outbox, &ob);
+        trib_forwarder_stats(a->fwd, &fw);
+        TRIB_INFO("AGT-STATS",
+                  "outbox: %" PRIu64 " event(s) not yet durable (%" PRIu64
+                  " bytes, %d boot(s))%s; coordinator %s, %" PRIu64
+                  " event(s) forwarded in %" PRIu64 " batch(es)",
+                  ob.events, ob.bytes, ob.nboots,
+                  ob.full ? ", FULL: fetching paused" : "",
+                  fw.connected ? "connected" : "not connected", fw.events,
+                  fw.batches);
     }
 }
 
@@ -379,6 +404,142 @@ static void boot_step(struct trib_agent *a)
     }
 }
 
+/* ------------------------------------------------------- forwarding */
+
+static void trigger_all(struct trib_agent *a)
+{
+    size_t i, q;
+
+    for (i = 0; i < a->nclients; i++) {
+        for (q = 0; q < a->clients[i]->nproducers; q++) {
+            trib__producer_trigger(a->clients[i]->producers[q]);
+        }
+    }
+}
+
+/* The outbox crossed its bound (or writes fail), or drained below 90 %. */
+static void on_outbox_full(void *arg, int full)
+{
+    struct trib_agent *a = arg;
+    struct trib_outbox_stats st;
+
+    a->outbox_full = full;
+    trib_outbox_stats(a->outbox, &st);
+    if (full) {
+        TRIB_WARN("AGT-BACKPRESSURE",
+                  "outbox %s is full (%" PRIu64 " of %" PRId64
+                  " bytes, %" PRIu64
+                  " event(s) not acknowledged%s): no client fetches new "
+                  "jobs until the coordinator acknowledges events; running "
+                  "jobs go on",
+                  a->conf->outbox_dir, st.bytes, a->conf->outbox_max_bytes,
+                  st.events, st.unwritten ? ", writes failing" : "");
+    } else {
+        TRIB_INFO("AGT-BACKPRESSURE",
+                  "outbox below 90%% (%" PRIu64 " bytes): fetching resumed",
+                  st.bytes);
+        trigger_all(a);
+    }
+}
+
+/* The agent's part of a heartbeat: its connections and clients. */
+static void heartbeat_sample(void *arg, struct trib_wire_heartbeat *hb)
+{
+    struct trib_agent *a = arg;
+    size_t i;
+    int n = 0;
+
+    hb->db_conns = 1 + (a->listener != NULL) + (a->maint != NULL) +
+                   (int64_t)a->nclients * 2 +
+                   (a->sink != NULL ? a->conf->sink_connections : 0);
+    for (i = 0; i < a->nclients && n < TRIB_WIRE_MAX_CLIENTS; i++) {
+        struct trib_client *c = a->clients[i];
+        hb->clients[n].id = trib_str_c(c->id);
+        /* fetched and not yet written back (still 'running' in the db) */
+        hb->clients[n].in_flight =
+            (int64_t)(trib__client_running(c) +
+                      trib__completer_backlog(c->completer));
+        hb->clients[n].fetch_paused = a->outbox_full;
+        n++;
+    }
+    hb->nclients = n;
+}
+
+/* With --coordinator: the outbox (older boots are loaded for replay), the
+ * forwarder, and the bus subscription. 0 or a trib_err (logged). */
+static int forward_open(struct trib_agent *a)
+{
+    struct trib_agent_conf *cf = a->conf;
+    struct trib_outbox_opts oo;
+    struct trib_forwarder_opts fo;
+    char err[256], host[256] = "";
+    uint64_t boot = 0;
+    size_t i, q;
+    int rv;
+
+    rv = trib_auth_load_secret(cf->secret_file, &a->secret, &a->secret_len, err,
+                               sizeof(err));
+    if (rv != 0) {
+        TRIB_ERROR("AGT-AUTH", "%s", err);
+        return rv;
+    }
+    while (boot == 0) {
+        if (trib_auth_random(&boot, sizeof(boot)) != 0) {
+            TRIB_ERROR("AGT-FORWARD", "no random bytes for the boot id");
+            return TRIB_EIO;
+        }
+    }
+    memset(&oo, 0, sizeof(oo));
+    oo.dir = cf->outbox_dir;
+    oo.boot_id = boot;
+    oo.started_at = trib_now_us();
+    oo.segment_bytes = (uint64_t)cf->outbox_segment_bytes;
+    oo.max_bytes = (uint64_t)cf->outbox_max_bytes;
+    oo.fsync_ms = (uint64_t)(cf->outbox_fsync_us / 1000);
+    oo.fsync_ms = oo.fsync_ms ? oo.fsync_ms : 1;
+    oo.cache_bytes = 4u << 20;
+    oo.on_full = on_outbox_full;
+    oo.arg = a;
+    rv = trib_outbox_open(a->loop, &oo, &a->outbox);
+    if (rv != 0) {
+        return rv;
+    }
+    a->hello_clients = trib_calloc(cf->nclients, sizeof(*a->hello_clients));
+    for (i = 0; i < cf->nclients; i++) {
+        struct trib_wire_client *w = &a->hello_clients[i];
+        w->id = trib_str_c(cf->clients[i].id);
+        w->mode = trib_str_c(cf->clients[i].mode == TRIB_MODE_POLL ? "poll"
+                                                                   : "notify");
+        for (q = 0; q < cf->clients[i].nqueues && q < TRIB_WIRE_MAX_QUEUES;
+             q++) {
+            w->queues[q] = trib_str_c(cf->clients[i].queues[q].name);
+        }
+        w->nqueues = (int)q;
+    }
+    gethostname(host, sizeof(host) - 1);
+    memset(&fo, 0, sizeof(fo));
+    fo.loop = a->loop;
+    fo.outbox = a->outbox;
+    fo.url = cf->coordinator;
+    fo.agent_id = cf->node_id;
+    fo.boot_id = boot;
+    fo.started_at = oo.started_at;
+    fo.host = host;
+    fo.version = TRIB_VERSION;
+    fo.secret = a->secret;
+    fo.secret_len = a->secret_len;
+    fo.clients = a->hello_clients;
+    fo.nclients = (int)cf->nclients;
+    fo.heartbeat_ms = cf->heartbeat_us / 1000;
+    fo.sample = heartbeat_sample;
+    fo.arg = a;
+    rv = trib_forwarder_start(&fo, &a->fwd);
+    if (rv != 0) {
+        return rv;
+    }
+    return trib_event_subscribe(&a->bus, trib_forwarder_on_events, a->fwd);
+}
+
 /* ------------------------------------------------------------- stop */
 
 static int all_idle(const struct trib_agent *a)
@@ -429,6 +590,10 @@ static void close_all(struct trib_agent *a)
     a->maint = NULL;
     trib__sink_close(a->sink);
     a->sink = NULL;
+    trib_forwarder_close(a->fwd); /* no event can come after the clients */
+    a->fwd = NULL;
+    trib_outbox_close(a->outbox);
+    a->outbox = NULL;
     if (a->listener != NULL) {
         trib_pg_close(a->listener, NULL, NULL);
         a->listener = NULL;
@@ -452,12 +617,46 @@ static void on_resigned(void *arg)
     uv_timer_start(&a->stop_timer, (uv_timer_cb)on_stop_timer, 0, 0);
 }
 
+static void on_drained(void *arg)
+{
+    struct trib_agent *a = arg;
+
+    if (a->stop_phase == 6) {
+        a->stop_phase = 7;
+        uv_timer_start(&a->stop_timer, (uv_timer_cb)on_stop_timer, 0, 0);
+    }
+}
+
+/* After the write-backs: the coordinator should get the last events. */
+static void forward_drain(struct trib_agent *a)
+{
+    struct trib_outbox_stats st;
+
+    if (a->fwd == NULL) {
+        close_all(a);
+        return;
+    }
+    a->stop_phase = 6;
+    trib_outbox_stats(a->outbox, &st);
+    if (st.events > 0) {
+        TRIB_INFO("AGT-STOP",
+                  "forwarding the last %" PRIu64
+                  " event(s) to the coordinator (at most %.1f s)",
+                  st.events, (double)a->conf->forward_drain_timeout_us / 1e6);
+    }
+    trib_forwarder_drain(a->fwd,
+                         (uint64_t)(a->conf->forward_drain_timeout_us / 1000),
+                         on_drained, a);
+}
+
 static void on_stop_timer(uv_timer_t *t)
 {
     struct trib_agent *a = t->data;
     size_t i;
 
     if (a->stop_phase == 5) {
+        forward_drain(a);
+    } else if (a->stop_phase == 7) {
         close_all(a);
     } else if (a->stop_phase == 1) {
         a->stop_phase = 2;
@@ -510,7 +709,7 @@ static void stop_next(struct trib_agent *a)
         if (a->leader != NULL) {
             trib__leader_stop(a->leader, on_resigned, a);
         } else {
-            close_all(a);
+            forward_drain(a);
         }
     }
 }
@@ -561,6 +760,12 @@ static void on_signal(uv_signal_t *h, int signum)
         TRIB_INFO("AGT-SIGNAL", "second %s: interrupting running jobs now",
                   strsignal(signum));
         uv_timer_start(&a->stop_timer, on_stop_timer, 0, 0);
+    } else if (a->stop_phase == 6) {
+        TRIB_INFO("AGT-SIGNAL",
+                  "second %s: not waiting for the coordinator; the events "
+                  "stay in the outbox",
+                  strsignal(signum));
+        on_drained(a);
     }
 }
 
@@ -596,6 +801,21 @@ static int run(struct trib_agent_conf *conf, struct trib_kinds *kinds)
         }
         trib_event_subscribe(&a.bus, trib_ndjson_write, a.ndjson);
     }
+    if (conf->coordinator != NULL) {
+        rv = forward_open(&a);
+        if (rv != 0) {
+            TRIB_ERROR("AGT-START", "cannot forward events to %s: %s",
+                       conf->coordinator, trib_strerror(rv));
+            trib_forwarder_close(a.fwd);
+            trib_outbox_close(a.outbox);
+            uv_run(&loop, UV_RUN_DEFAULT);
+            uv_loop_close(&loop);
+            trib_ndjson_close(a.ndjson);
+            trib_free(a.secret);
+            trib_free(a.hello_clients);
+            return rv == TRIB_ECONFIG ? 2 : 1;
+        }
+    }
     agent_pg_opts(&a, "control", &o);
     o.on_state = on_ctl_state;
     o.arg = &a;
@@ -623,6 +843,11 @@ static int run(struct trib_agent_conf *conf, struct trib_kinds *kinds)
     }
     trib_free(a.clients);
     trib_ndjson_close(a.ndjson);
+    if (a.secret != NULL) {
+        memset(a.secret, 0, a.secret_len);
+        trib_free(a.secret);
+    }
+    trib_free(a.hello_clients);
     rv = uv_loop_close(&loop);
     if (rv != 0) {
         /* A worker thread still runs an abandoned job: exit anyway. */

@@ -10,6 +10,9 @@
  *    |- leader              river_leader election (leader.c)
  *    |- sink                tributary.sink's external database (sink.c)
  *    |- bus                 per-client job events (events.c)
+ *    |- outbox, fwd         with --coordinator: every event into the
+ *    |                      durable outbox, forwarded (outbox.c,
+ *    |                      forwarder.c)
  *    '- clients[]           one River client each (client.c)
  *         |- fetch_pg       fetches, queue upserts, settings/cancel polls
  *         |- completer      batched write-back on its own connection
@@ -40,6 +43,9 @@ struct trib_completer;
 struct trib_leader;
 struct trib_maint;
 struct trib_sink;
+struct trib_outbox;
+struct trib_forwarder;
+struct trib_wire_client;
 
 /* ------------------------------------------------------------------ SQL */
 
@@ -273,12 +279,22 @@ struct trib_agent {
     struct trib_event_bus bus;
     struct trib_ndjson *ndjson;
 
+    /* forwarding (NULL without --coordinator) */
+    struct trib_outbox *outbox;
+    struct trib_forwarder *fwd;
+    int outbox_full; /* backpressure: no client fetches */
+    char *secret;    /* shared secret, or NULL          */
+    size_t secret_len;
+    struct trib_wire_client *hello_clients;
+
     int64_t clock_offset_us; /* database clock - local clock */
     int clock_known;
     int clock_busy; /* a clock probe is queued or in flight */
     uv_timer_t boot_timer, clock_timer, stop_timer, stats_timer;
     uv_signal_t sig_term, sig_int;
-    int stop_phase; /* 0 none, 1 draining, 2 interrupting, 3 flushing */
+    int stop_phase; /* 0 none, 1 draining, 2 interrupting, 3 flushing,
+                       4 resigning, 5 forwarder next, 6 forwarding the
+                       last events, 7 closing */
     int signals;
     int open_handles;
     struct trib_complain boot_complain;

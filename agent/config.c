@@ -14,13 +14,23 @@
 #include "trib_yaml.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-enum opt_type { T_STR, T_INT, T_DUR, T_DUR_NEG, T_BOOL, T_MODE, T_LEVEL };
+enum opt_type {
+    T_STR,
+    T_INT,
+    T_DUR,
+    T_DUR_NEG,
+    T_BOOL,
+    T_MODE,
+    T_LEVEL,
+    T_BYTES, /* int64: 4096, 64KiB, 8MiB, 1GiB (K, M, G, T: powers of 1024) */
+};
 enum opt_scope { S_AGENT, S_CLIENT };
 
 struct opt {
@@ -41,6 +51,9 @@ struct opt {
 #define MS   1000LL
 #define SEC  1000000LL
 #define DAY  (86400LL * SEC)
+#define KIB  1024LL
+#define MIB  (1024LL * KIB)
+#define GIB  (1024LL * MIB)
 
 static const struct opt opts[] = {
     {"database_url", "--database-url", "DATABASE_URL", T_STR, A(database_url),
@@ -136,6 +149,37 @@ static const struct opt opts[] = {
     {"completer.backlog_high", "--complete-backlog", NULL, T_INT,
      A(complete_backlog_high), "10000", 100, 1000000,
      "stop fetching while this many write-backs wait (resume at half)"},
+    /* forwarding to the coordinator */
+    {"coordinator", "--coordinator", "TRIBUTARY_COORDINATOR", T_STR,
+     A(coordinator), NULL, 0, 0,
+     "forward every event to the coordinator at this nng URL (e.g. "
+     "tcp://coord:7800); default: no forwarding, no outbox"},
+    {"secret_file", "--secret-file", "TRIBUTARY_SECRET_FILE", T_STR,
+     A(secret_file), NULL, 0, 0,
+     "file holding the shared secret (mode 0600); default: the "
+     "TRIBUTARY_SECRET variable, else no authentication"},
+    {"outbox.dir", "--outbox-dir", "TRIBUTARY_OUTBOX_DIR", T_STR, A(outbox_dir),
+     NULL, 0, 0,
+     "directory of the durable event outbox (one per agent; default "
+     "./tributary-outbox-<node_id>)"},
+    {"outbox.max_bytes", "--outbox-max-bytes", NULL, T_BYTES,
+     A(outbox_max_bytes), "256MiB", 1 * MIB, 1024 * GIB,
+     "at this size the outbox is full: fetching pauses until the "
+     "coordinator's acks bring it below 90%"},
+    {"outbox.segment_bytes", "--outbox-segment-bytes", NULL, T_BYTES,
+     A(outbox_segment_bytes), "8MiB", 64 * KIB, 1 * GIB,
+     "outbox segment file size (files are deleted whole once acknowledged)"},
+    {"outbox.fsync_interval", "--outbox-fsync-interval", NULL, T_DUR,
+     A(outbox_fsync_us), "100ms", 1 * MS, 10 * SEC,
+     "fsync the outbox this often (a power loss loses at most this "
+     "window; a process crash loses nothing)"},
+    {"forward.heartbeat_interval", "--heartbeat-interval", NULL, T_DUR,
+     A(heartbeat_us), "1s", 100 * MS, 60 * SEC,
+     "send a resource sample to the coordinator this often"},
+    {"forward.drain_timeout", "--forward-drain-timeout", NULL, T_DUR,
+     A(forward_drain_timeout_us), "5s", 0, 600 * SEC,
+     "on stop, keep forwarding until the coordinator has every event on "
+     "disk, at most this long"},
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
@@ -200,6 +244,58 @@ void trib_default_client_id(char *buf, size_t n)
     gmtime_r(&now.tv_sec, &tm);
     strftime(ts, sizeof(ts), "%Y_%m_%dT%H_%M_%S", &tm);
     snprintf(buf, n, "%s_%s_%06ld", host, ts, now.tv_nsec / 1000);
+}
+
+/* "4096", "64K", "64KiB", "8MB", "1GiB": K, M, G, T are powers of 1024
+ * (with or without "i" and "B"). */
+static int parse_bytes(const char *s, int64_t *out)
+{
+    static const char *units = "KMGT";
+    const char *u;
+    char *end;
+    unsigned long long v;
+    int shift = 0;
+
+    if (*s < '0' || *s > '9') {
+        return TRIB_EINVAL;
+    }
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (errno != 0) {
+        return TRIB_ERANGE;
+    }
+    if (*end != '\0' && (u = strchr(units, *end)) != NULL && *u != '\0') {
+        shift = 10 * (int)(u - units + 1);
+        end++;
+        if (*end == 'i') {
+            end++;
+        }
+        if (*end == 'B') {
+            end++;
+        }
+    } else if (*end == 'B') {
+        end++;
+    }
+    if (*end != '\0') {
+        return TRIB_EINVAL;
+    }
+    if (v > (unsigned long long)INT64_MAX >> shift) {
+        return TRIB_ERANGE;
+    }
+    *out = (int64_t)(v << shift);
+    return 0;
+}
+
+static void format_bytes(int64_t b, char *buf, size_t n)
+{
+    static const char *units[] = {"", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+
+    while (u < 4 && b != 0 && b % 1024 == 0) {
+        b /= 1024;
+        u++;
+    }
+    snprintf(buf, n, "%lld%s", (long long)b, units[u]);
 }
 
 /* Parses 'val' for option o into dst. */
@@ -273,6 +369,24 @@ static int set_value(const struct opt *o, void *base, const char *val,
                         o->key, val);
         }
         return 0;
+    case T_BYTES: {
+        int64_t b;
+        if (parse_bytes(val, &b) != 0) {
+            return errf(err, errlen,
+                        "%s: %s: invalid size '%s' (examples: 65536, 64KiB, "
+                        "8MiB, 1GiB)",
+                        where, o->key, val);
+        }
+        if (b < o->min || b > o->max) {
+            char lo[32], hi[32];
+            format_bytes(o->min, lo, sizeof(lo));
+            format_bytes(o->max, hi, sizeof(hi));
+            return errf(err, errlen, "%s: %s: %s is out of range %s..%s", where,
+                        o->key, val, lo, hi);
+        }
+        *(int64_t *)dst = b;
+        return 0;
+    }
     case T_LEVEL: {
         int l = trib_log_level_parse(val);
         if (l < 0) {
@@ -314,6 +428,9 @@ static void format_value(const struct opt *o, const void *base, char *buf,
         break;
     case T_MODE:
         snprintf(buf, n, "%s", *(const int *)src ? "poll" : "notify");
+        break;
+    case T_BYTES:
+        format_bytes(*(const int64_t *)src, buf, n);
         break;
     case T_LEVEL: {
         static const char *names[] = {"error", "warn", "info", "debug"};
@@ -551,7 +668,8 @@ static int load_map(const char *path, const struct trib_yaml *map,
         }
         if (v->kind == TRIB_YAML_MAP &&
             (strcmp(key, "leader") == 0 || strcmp(key, "maintenance") == 0 ||
-             strcmp(key, "sink") == 0 || strcmp(key, "completer") == 0)) {
+             strcmp(key, "sink") == 0 || strcmp(key, "completer") == 0 ||
+             strcmp(key, "outbox") == 0 || strcmp(key, "forward") == 0)) {
             char sub[160];
             snprintf(sub, sizeof(sub), "%s.", key);
             rv = load_map(path, v, sub, a, defaults, err, errlen);
@@ -626,6 +744,7 @@ static void usage(FILE *f)
                  : opts[i].type == T_STR   ? "STR"
                  : opts[i].type == T_MODE  ? "MODE"
                  : opts[i].type == T_LEVEL ? "LEVEL"
+                 : opts[i].type == T_BYTES ? "SIZE"
                                            : "DUR");
         snprintf(text, sizeof(text), "%s.%s%s%s%s%s%s File: %s%s.",
                  opts[i].help, opts[i].def ? " Default " : "",
@@ -705,6 +824,56 @@ struct flag_val {
     const struct opt *o;
     const char *val;
 };
+
+/* The coordinator URL must name a transport nng has; the outbox needs room
+ * for two segments; the directory defaults from the node id. */
+static int check_forwarding(struct trib_agent_conf *a, char *err, size_t errlen)
+{
+    static const char *schemes[] = {"tcp://",     "tcp4://",     "tcp6://",
+                                    "ipc://",     "abstract://", "inproc://",
+                                    "tls+tcp://", "ws://",       "wss://"};
+    size_t i;
+    int ok = 0;
+
+    if (a->coordinator != NULL && a->coordinator[0] == '\0') {
+        trib_free(a->coordinator); /* empty = unset (e.g. an env default) */
+        a->coordinator = NULL;
+    }
+    if (a->coordinator != NULL) {
+        for (i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+            size_t l = strlen(schemes[i]);
+            if (strncmp(a->coordinator, schemes[i], l) == 0 &&
+                a->coordinator[l] != '\0') {
+                ok = 1;
+            }
+        }
+        if (!ok) {
+            return errf(err, errlen,
+                        "coordinator: '%s' is not an nng URL (expected e.g. "
+                        "tcp://host:7800 or ipc:///path)",
+                        a->coordinator);
+        }
+    }
+    if (a->outbox_max_bytes < 2 * a->outbox_segment_bytes) {
+        return errf(err, errlen,
+                    "outbox.max_bytes must be at least twice "
+                    "outbox.segment_bytes");
+    }
+    if (a->outbox_dir == NULL) {
+        char dir[300];
+        size_t k;
+        snprintf(dir, sizeof(dir), "./tributary-outbox-%s", a->node_id);
+        for (k = 2; dir[k] != '\0'; k++) {
+            if (dir[k] == '/') {
+                dir[k] = '_';
+            }
+        }
+        a->outbox_dir = trib_strdup(dir);
+    } else if (a->outbox_dir[0] == '\0') {
+        return errf(err, errlen, "outbox.dir: must not be empty");
+    }
+    return 0;
+}
 
 int trib_agent_conf_load(int argc, char **argv, struct trib_agent_conf **out,
                          char *err, size_t errlen)
@@ -942,6 +1111,10 @@ int trib_agent_conf_load(int argc, char **argv, struct trib_agent_conf **out,
         gethostname(host, sizeof(host) - 1);
         host[sizeof(host) - 1] = '\0';
         a->node_id = trib_strdup(host);
+    }
+    rv = check_forwarding(a, err, errlen);
+    if (rv != 0) {
+        goto done;
     }
     if (print_config) {
         trib_agent_conf_dump(a, stdout);

@@ -77,6 +77,16 @@ struct trib_agent_conf {
     int64_t complete_linger_us; /* max wait to grow a small batch    */
     int complete_backlog_high;  /* stop fetching above this          */
 
+    /* forwarding to the coordinator (forwarder.c, outbox.c) */
+    char *coordinator;        /* nng URL; NULL: no forwarding, no outbox */
+    char *secret_file;        /* NULL: TRIBUTARY_SECRET, or no secret    */
+    char *outbox_dir;         /* default ./tributary-outbox-<node_id>    */
+    int64_t outbox_max_bytes; /* full (fetching paused) at this size     */
+    int64_t outbox_segment_bytes;
+    int64_t outbox_fsync_us;
+    int64_t heartbeat_us;
+    int64_t forward_drain_timeout_us; /* on stop: wait for durable acks */
+
     struct trib_client_conf *clients;
     size_t nclients;
 };

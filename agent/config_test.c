@@ -192,14 +192,97 @@ static void test_helpers(void **state)
     assert_null(strchr(id, '.'));
 }
 
+static void test_forwarding(void **state)
+{
+    struct trib_agent_conf *c;
+    char err[512];
+    const char *path;
+
+    (void)state;
+    /* off by default; the outbox directory follows the node id */
+    assert_int_equal(load(&c, err, sizeof(err), "--queue", "q:5", "--node-id",
+                          "web/1", NULL),
+                     0);
+    assert_null(c->coordinator);
+    assert_string_equal(c->outbox_dir, "./tributary-outbox-web_1");
+    assert_int_equal(c->outbox_max_bytes, 256LL << 20);
+    assert_int_equal(c->outbox_segment_bytes, 8LL << 20);
+    assert_int_equal(c->outbox_fsync_us, 100000);
+    assert_int_equal(c->heartbeat_us, 1000000);
+    assert_int_equal(c->forward_drain_timeout_us, 5000000);
+    trib_agent_conf_free(c);
+    /* flags */
+    assert_int_equal(load(&c, err, sizeof(err), "--queue", "q:5",
+                          "--coordinator", "tcp://127.0.0.1:7800",
+                          "--outbox-dir", "/var/lib/ob", "--outbox-max-bytes",
+                          "1GiB", "--outbox-segment-bytes", "64K",
+                          "--secret-file", "/etc/s", NULL),
+                     0);
+    assert_string_equal(c->coordinator, "tcp://127.0.0.1:7800");
+    assert_string_equal(c->outbox_dir, "/var/lib/ob");
+    assert_string_equal(c->secret_file, "/etc/s");
+    assert_int_equal(c->outbox_max_bytes, 1LL << 30);
+    assert_int_equal(c->outbox_segment_bytes, 65536);
+    trib_agent_conf_free(c);
+    /* the environment */
+    setenv("TRIBUTARY_COORDINATOR", "ipc:///tmp/coord.sock", 1);
+    assert_int_equal(load(&c, err, sizeof(err), "--queue", "q:5", NULL), 0);
+    assert_string_equal(c->coordinator, "ipc:///tmp/coord.sock");
+    trib_agent_conf_free(c);
+    unsetenv("TRIBUTARY_COORDINATOR");
+    /* the file */
+    path = write_file("coordinator: tcp://coord:7800\n"
+                      "outbox:\n"
+                      "  dir: /data/outbox\n"
+                      "  max_bytes: 64MiB\n"
+                      "  fsync_interval: 50ms\n"
+                      "forward:\n"
+                      "  heartbeat_interval: 500ms\n"
+                      "  drain_timeout: 0\n"
+                      "clients:\n"
+                      "  - {id: a, queues: [\"q:1\"]}\n");
+    assert_int_equal(load(&c, err, sizeof(err), "--config", path, NULL), 0);
+    assert_string_equal(c->outbox_dir, "/data/outbox");
+    assert_int_equal(c->outbox_max_bytes, 64LL << 20);
+    assert_int_equal(c->outbox_fsync_us, 50000);
+    assert_int_equal(c->heartbeat_us, 500000);
+    assert_int_equal(c->forward_drain_timeout_us, 0);
+    trib_agent_conf_free(c);
+    unlink(path);
+    /* errors */
+    assert_int_equal(load(&c, err, sizeof(err), "--queue", "q:5",
+                          "--coordinator", "coord:7800", NULL),
+                     TRIB_ECONFIG);
+    assert_non_null(strstr(err, "nng URL"));
+    assert_int_equal(load(&c, err, sizeof(err), "--queue", "q:5",
+                          "--outbox-max-bytes", "lots", NULL),
+                     TRIB_ECONFIG);
+    assert_non_null(strstr(err, "invalid size"));
+    assert_int_equal(load(&c, err, sizeof(err), "--queue", "q:5",
+                          "--outbox-max-bytes", "100", NULL),
+                     TRIB_ECONFIG);
+    assert_non_null(strstr(err, "1MiB..1TiB"));
+    assert_int_equal(load(&c, err, sizeof(err), "--queue", "q:5",
+                          "--outbox-max-bytes", "8MiB", NULL),
+                     TRIB_ECONFIG);
+    assert_non_null(strstr(err, "twice"));
+    assert_int_equal(load(&c, err, sizeof(err), "--queue", "q:5",
+                          "--heartbeat-interval", "10ms", NULL),
+                     TRIB_ECONFIG);
+    assert_non_null(strstr(err, "out of range"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_flags),   cmocka_unit_test(test_flag_errors),
         cmocka_unit_test(test_file),    cmocka_unit_test(test_file_errors),
-        cmocka_unit_test(test_helpers),
+        cmocka_unit_test(test_helpers), cmocka_unit_test(test_forwarding),
     };
     unsetenv("DATABASE_URL");
     unsetenv("TRIBUTARY_QUEUES");
+    unsetenv("TRIBUTARY_COORDINATOR");
+    unsetenv("TRIBUTARY_OUTBOX_DIR");
+    unsetenv("TRIBUTARY_SECRET_FILE");
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -84,7 +84,10 @@ void trib__producer_trigger(struct trib_producer *p)
     if (!p->ready || p->stopping || c->stopping || p->paused) {
         return;
     }
-    if (c->backpressure || p->fetching) {
+    /* Backpressure: a long write-back backlog, or an outbox that is full
+     * of events the coordinator has not acknowledged (running jobs go on;
+     * their events still go into the outbox). */
+    if (c->backpressure || c->agent->outbox_full || p->fetching) {
         p->want_fetch = 1;
         return;
     }
