@@ -144,6 +144,7 @@ static void measure_clock(struct trib_agent *a)
 static void on_clock_timer(uv_timer_t *t)
 {
     measure_clock(t->data);
+    trib__intents_resolve(t->data); /* if the first try failed */
 }
 
 /* ------------------------------------------------------------ stats */
@@ -293,6 +294,7 @@ static int start_runtime(struct trib_agent *a)
         return rv;
     }
     a->state = AGENT_RUNNING;
+    trib__intents_resolve(a); /* before new write-backs */
     for (i = 0; i < a->nclients; i++) {
         trib__client_start(a->clients[i]);
     }
@@ -499,11 +501,13 @@ static int forward_open(struct trib_agent *a)
     oo.fsync_ms = oo.fsync_ms ? oo.fsync_ms : 1;
     oo.cache_bytes = 4u << 20;
     oo.on_full = on_outbox_full;
+    oo.on_meta = trib__intents_on_meta;
     oo.arg = a;
     rv = trib_outbox_open(a->loop, &oo, &a->outbox);
     if (rv != 0) {
         return rv;
     }
+    trib__intents_hold(a);
     a->hello_clients = trib_calloc(cf->nclients, sizeof(*a->hello_clients));
     for (i = 0; i < cf->nclients; i++) {
         struct trib_wire_client *w = &a->hello_clients[i];
@@ -813,6 +817,7 @@ static int run(struct trib_agent_conf *conf, struct trib_kinds *kinds)
             trib_ndjson_close(a.ndjson);
             trib_free(a.secret);
             trib_free(a.hello_clients);
+            trib__intents_free(a.intents);
             return rv == TRIB_ECONFIG ? 2 : 1;
         }
     }
@@ -848,6 +853,7 @@ static int run(struct trib_agent_conf *conf, struct trib_kinds *kinds)
         trib_free(a.secret);
     }
     trib_free(a.hello_clients);
+    trib__intents_free(a.intents);
     rv = uv_loop_close(&loop);
     if (rv != 0) {
         /* A worker thread still runs an abandoned job: exit anyway. */

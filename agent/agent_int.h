@@ -251,6 +251,33 @@ int trib__sink_write(struct trib_sink *s, struct trib_job *job, int64_t rows,
                      void (*cb)(struct trib_job *, int, const char *));
 void trib__sink_close(struct trib_sink *s);
 
+/* ------------------------------------------------------------- intents */
+
+/* Write-back intents in the outbox (intents.c; no-ops without one).
+ * write: before the statement is sent (flushes); confirm: after the
+ * commit, before the batch's events are published (written with them). */
+struct trib_intents;
+void trib__intents_write(struct trib_agent *a, struct trib_client *c,
+                         struct trib_job *const *jobs, size_t n);
+void trib__intents_confirm(struct trib_agent *a, struct trib_job *const *jobs,
+                           size_t n);
+/* Outbox on_meta callback (arg: the agent): collects older boots' intents
+ * without a confirm. */
+void trib__intents_on_meta(void *arg, uint64_t boot, const void *payload,
+                           size_t len);
+/* Keeps the files of boots with unresolved intents (after the outbox
+ * opened); looks them up in river_job and emits the events of those that
+ * committed (once the database is there; again if it fails). */
+void trib__intents_hold(struct trib_agent *a);
+void trib__intents_resolve(struct trib_agent *a);
+/* Decodes one meta record into 'in' (NULL: validate only): 0 or
+ * TRIB_EPROTO. For tests and fuzz_outbox. */
+struct trib_intents *trib__intents_new(void);
+int trib__intents_decode(struct trib_intents *in, uint64_t boot,
+                         const void *payload, size_t len);
+size_t trib__intents_count(const struct trib_intents *in);
+void trib__intents_free(struct trib_intents *in); /* NULL ok */
+
 /* --------------------------------------------------------------- agent */
 
 enum agent_state {
@@ -286,6 +313,7 @@ struct trib_agent {
     char *secret;    /* shared secret, or NULL          */
     size_t secret_len;
     struct trib_wire_client *hello_clients;
+    struct trib_intents *intents; /* older boots' unresolved intents */
 
     int64_t clock_offset_us; /* database clock - local clock */
     int clock_known;

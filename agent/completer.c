@@ -18,6 +18,7 @@
  * bad row cannot hold the others back).
  */
 #include "agent_int.h"
+#include "outbox.h"
 #include "trib_buf.h"
 #include "trib_err.h"
 #include "trib_mem.h"
@@ -215,8 +216,14 @@ static void publish_batch(struct trib_completer *cm, struct row_state *rows)
         ev->at = at;
         n++;
     }
+    /* With an outbox: the batch's confirm goes into the same write as its
+     * events (intents.c). */
+    trib__intents_confirm(a, cm->batch, cm->nbatch);
     if (n > 0) {
         trib_event_publish(&a->bus, evs, n);
+    }
+    if (a->outbox != NULL) {
+        trib_outbox_flush(a->outbox); /* the confirm, if no event did */
     }
     trib_free(evs);
     for (i = 0; i < cm->nbatch; i++) {
@@ -524,6 +531,10 @@ static void flush(struct trib_completer *cm)
     if (all_complete) {
         params[2] = params[7]; /* fast path: (ids, finalized_at, worked) */
     }
+    /* With an outbox: what this statement will write is on disk first, so
+     * an agent killed after the commit can still emit the events
+     * (intents.c). */
+    trib__intents_write(a, cm->client, cm->batch, n);
     cm->busy = 1;
     cm->fast = all_complete;
     if (all_complete) {

@@ -3,6 +3,7 @@
  * 1. The parser never crashes and its verdict is consistent: the valid
  *    prefix re-parses as a clean file with the same events, the index
  *    points inside it.
+ *    Meta records decode as write-back intents or are refused cleanly.
  * 2. The outbox's loader, given the bytes as a file of an earlier boot,
  *    never crashes, keeps only valid events (which read back), and leaves
  *    the directory in a state a second open accepts without complaint.
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent_int.h"
 #include "outbox.h"
 #include "trib_log.h"
 #include "trib_mem.h"
@@ -34,12 +36,19 @@ static uint64_t le64(const uint8_t *p)
     return v;
 }
 
+static void on_meta(void *arg, const void *payload, size_t len)
+{
+    trib__intents_decode(arg, 1, payload, len);
+}
+
 static void check_parse(const uint8_t *data, size_t size)
 {
     struct trib__seg_info a, b;
+    struct trib_intents *in = trib__intents_new();
     size_t i;
 
-    trib__seg_parse(data, size, &a, NULL, NULL);
+    trib__seg_parse(data, size, &a, on_meta, in);
+    trib__intents_free(in);
     if (a.status == TRIB_SEG_BAD_HEADER) {
         if (a.valid_len != 0 || a.nevents != 0 || a.index != NULL) {
             abort();
@@ -115,7 +124,7 @@ static void check_load(const uint8_t *data, size_t size)
     struct trib__seg_info info;
     uint64_t boot = 1, first = 1;
     char path[512];
-    int fd, n, named = 0;
+    int fd, n, keep, named = 0;
 
     if (size >= 32) { /* name the file after its header, if it has one */
         boot = le64(data + 8);
@@ -142,14 +151,21 @@ static void check_load(const uint8_t *data, size_t size)
 
     uv_loop_init(&loop);
     ob = open_ob(&loop, 2);
+    /* kept: a valid header and events or meta records (intents) */
+    keep = info.status != TRIB_SEG_BAD_HEADER &&
+           (info.nevents > 0 || info.nmeta > 0);
     n = trib_outbox_boots(ob, boots, 4);
-    if (n == 2) {
+    if (n != 1 + keep) {
+        abort();
+    }
+    if (keep) {
         msgpack_sbuffer sb;
         uint64_t seq = boots[0].first_seq;
         size_t got;
 
-        if (info.status == TRIB_SEG_BAD_HEADER || info.nevents == 0 ||
-            boots[0].boot_id != boot || boots[0].last_seq != info.last_seq) {
+        if (boots[0].boot_id != boot ||
+            boots[0].last_seq !=
+                (info.nevents > 0 ? info.last_seq : boots[0].first_seq - 1)) {
             abort();
         }
         msgpack_sbuffer_init(&sb);
@@ -163,9 +179,6 @@ static void check_load(const uint8_t *data, size_t size)
             seq += got;
         }
         msgpack_sbuffer_destroy(&sb);
-    } else if (n != 1 ||
-               (info.status != TRIB_SEG_BAD_HEADER && info.nevents > 0)) {
-        abort();
     }
     trib_outbox_close(ob);
     uv_run(&loop, UV_RUN_DEFAULT);

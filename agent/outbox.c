@@ -2,29 +2,19 @@
  * outbox.c -- the durable event outbox (outbox.h has the contract and the
  * file format; outbox_seg.c encodes and parses segment files).
  *
- * In memory:
- *
- *   trib_outbox
- *    |- boots          older boots (replay order), then the current one
- *    |    '- segs      its segment files, oldest first; the current
- *    |                 boot's last one is 'active' (appended to)
- *    |- open           records being built (record_begin/_end)
- *    '- chunks         sealed records of the current boot, one chunk per
- *                      flush, oldest first: written ones (a cache for
- *                      reading, up to cache_bytes) then unwritten ones
- *                      (kept until a write succeeds, never dropped)
+ * The structures are drawn in outbox_int.h; outbox_load.c opens a
+ * directory.
  *
  * fsync: a timer every fsync_ms starts uv_fs_fdatasync on the first dirty
  * segment (then the next, then the directory after a file was created or
  * deleted); one request at a time. A segment's descriptor stays open while
  * its fsync runs, even if the segment was rotated out or deleted meanwhile.
  */
-#include "outbox.h"
+#include "outbox_int.h"
 #include "trib_err.h"
 #include "trib_log.h"
 #include "trib_mem.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -38,88 +28,14 @@
 
 #define RETRY_MS       1000
 #define READ_BLOCK     (256u << 10)
-#define SEG_FILE_MAX   (1ull << 31) /* larger files are not ours */
 #define RESUME_PERCENT 90
-
-struct ob_seg {
-    struct ob_seg *next;
-    char *path;
-    uint64_t first_seq, last_seq; /* events; last = first - 1: none */
-    uint64_t size;                /* bytes written and valid          */
-    int fd;                       /* write descriptor, or -1          */
-    int active;                   /* appended to (current boot)       */
-    int dirty;                    /* written since its fsync started  */
-    int syncing;                  /* an fsync runs on fd              */
-    uint32_t *index;              /* see trib__seg_info               */
-    size_t nindex, cap;
-};
-
-struct ob_boot {
-    struct ob_boot *next;
-    struct trib_outbox_boot pub;
-    struct ob_seg *segs, *tail;
-};
-
-struct ob_chunk {
-    struct ob_chunk *next;
-    uint64_t first_seq, last_seq; /* events; last = first - 1: none */
-    char *data;                   /* records with headers (malloc)  */
-    size_t len;
-    uint32_t *offs; /* offs[i]: record of event first_seq + i      */
-    int written;
-};
-
-struct trib_outbox {
-    uv_loop_t *loop;
-    struct trib_outbox_opts o;
-    char *dir;
-    int lock_fd, dir_fd;
-    int dir_dirty;
-    struct ob_boot *boots; /* replay order; 'cur' is the last */
-    struct ob_boot *cur;
-    uint64_t next_seq; /* next event sequence of the current boot */
-
-    /* records being built */
-    msgpack_sbuffer open;
-    size_t rec_start;
-    uint32_t *open_offs;
-    size_t open_n, open_cap;
-    uint64_t open_first;
-
-    /* sealed records of the current boot */
-    struct ob_chunk *chunks, *chunks_tail, *unwritten;
-    size_t cached_bytes;      /* written chunks still in memory */
-    uint64_t unwritten_bytes; /* chunks not yet written         */
-    uint64_t unwritten_events;
-    struct ob_chunk *mc_chunk; /* read cursor in memory          */
-
-    uint64_t disk_bytes;
-    int full, write_failed;
-    struct trib_complain write_complain;
-
-    /* fsync */
-    uv_timer_t sync_timer, retry_timer;
-    uv_fs_t fsync_req;
-    struct ob_seg *syncing_seg; /* NULL: the directory (when busy)  */
-    int fsync_busy;
-    struct ob_seg *retired; /* deleted while their fsync ran        */
-
-    /* read cursor in the files */
-    int rd_fd;
-    const struct ob_seg *rd_seg;
-    uint64_t rd_seq, rd_off;
-    uint8_t *rd_buf;
-    size_t rd_cap;
-
-    int closing, open_handles;
-};
 
 static void update_full(struct trib_outbox *ob);
 static void collect(struct trib_outbox *ob, struct ob_boot *b);
 
 /* -------------------------------------------------------------- helpers */
 
-static char *seg_path(const char *dir, uint64_t boot_id, uint64_t first)
+char *trib__ob_seg_path(const char *dir, uint64_t boot_id, uint64_t first)
 {
     size_t n = strlen(dir) + 48;
     char *p = trib_malloc(n);
@@ -158,7 +74,7 @@ static void close_rd(struct trib_outbox *ob)
     ob->rd_seg = NULL;
 }
 
-static void seg_free(struct ob_seg *s)
+void trib__ob_seg_free(struct ob_seg *s)
 {
     if (s->fd >= 0) {
         close(s->fd);
@@ -179,7 +95,7 @@ static void seg_retire(struct trib_outbox *ob, struct ob_seg *s)
         ob->retired = s;
         return;
     }
-    seg_free(s);
+    trib__ob_seg_free(s);
 }
 
 /* The first event sequence the current boot still holds. */
@@ -254,7 +170,7 @@ static int seg_create(struct trib_outbox *ob, uint64_t first,
 {
     struct ob_seg *s;
     uint8_t hdr[TRIB_OUTBOX_HEADER];
-    char *path = seg_path(ob->dir, ob->cur->pub.boot_id, first);
+    char *path = trib__ob_seg_path(ob->dir, ob->cur->pub.boot_id, first);
     int fd, err;
     ssize_t n;
 
@@ -728,6 +644,9 @@ static void collect(struct trib_outbox *ob, struct ob_boot *b)
 {
     struct ob_seg *s;
 
+    if (b->held) {
+        return;
+    }
     while ((s = b->segs) != NULL && s->last_seq <= b->pub.durable) {
         if (s->active) {
             /* Still appended to: only when the outbox is full (or
@@ -806,6 +725,66 @@ int trib_outbox_set_position(struct trib_outbox *ob, uint64_t boot_id,
     return set_pos(ob, boot_id, applied, durable, 1);
 }
 
+int trib_outbox_hold(struct trib_outbox *ob, uint64_t boot_id, int hold)
+{
+    struct ob_boot *b = find_boot(ob, boot_id);
+
+    if (b == NULL) {
+        return TRIB_ENOENT;
+    }
+    b->held = hold;
+    if (!hold) {
+        collect(ob, b); /* may free b */
+        update_full(ob);
+    }
+    return 0;
+}
+
+int trib_outbox_append_meta(struct trib_outbox *ob, uint64_t boot_id,
+                            const void *payload, size_t len)
+{
+    struct ob_boot *b = find_boot(ob, boot_id);
+    struct ob_seg *s;
+    uint8_t *rec;
+    int fd, rv = 0;
+
+    if (b == NULL || (b != ob->cur && b->tail == NULL)) {
+        return TRIB_ENOENT;
+    }
+    if (len == 0 || len > TRIB_OUTBOX_RECORD_MAX) {
+        return TRIB_EINVAL;
+    }
+    if (b == ob->cur) {
+        msgpack_sbuffer_write(trib_outbox_record_begin(ob), payload, len);
+        trib_outbox_record_end(ob, 1);
+        return trib_outbox_flush(ob);
+    }
+    s = b->tail;
+    rec = trib_malloc(TRIB_OUTBOX_REC_HEADER + len);
+    trib__seg_record_header(rec, 0, payload, (uint32_t)len);
+    memcpy(rec + TRIB_OUTBOX_REC_HEADER, payload, len);
+    fd = open(s->path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 ||
+        pwrite(fd, rec, TRIB_OUTBOX_REC_HEADER + len, (off_t)s->size) !=
+            (ssize_t)(TRIB_OUTBOX_REC_HEADER + len) ||
+        fdatasync(fd) != 0) {
+        TRIB_ERROR("AGT-OUTBOX", "cannot append to %s: %s", s->path,
+                   strerror(errno));
+        if (fd >= 0 && ftruncate(fd, (off_t)s->size) != 0) {
+            TRIB_DEBUG("AGT-OUTBOX", "ftruncate %s failed", s->path);
+        }
+        rv = TRIB_EIO;
+    } else {
+        s->size += TRIB_OUTBOX_REC_HEADER + len;
+        ob->disk_bytes += TRIB_OUTBOX_REC_HEADER + len;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    trib_free(rec);
+    return rv;
+}
+
 int trib_outbox_boots(const struct trib_outbox *ob,
                       struct trib_outbox_boot *out, int max)
 {
@@ -851,7 +830,7 @@ static void ob_free(struct trib_outbox *ob)
     while (ob->retired != NULL) {
         struct ob_seg *s = ob->retired;
         ob->retired = s->next;
-        seg_free(s);
+        trib__ob_seg_free(s);
     }
     trib_free(ob->dir);
     trib_free(ob);
@@ -872,7 +851,7 @@ static void on_fsync(uv_fs_t *req)
         for (pp = &ob->retired; *pp != NULL; pp = &(*pp)->next) {
             if (*pp == s) { /* deleted meanwhile */
                 *pp = s->next;
-                seg_free(s);
+                trib__ob_seg_free(s);
                 s = NULL;
                 break;
             }
@@ -933,339 +912,6 @@ static void on_sync_timer(uv_timer_t *t)
     sync_next(t->data);
 }
 
-/* ------------------------------------------------------------ opening */
-
-static int mkdirs(const char *dir)
-{
-    char *p = trib_strdup(dir), *s;
-    int rv = 0;
-
-    for (s = p + 1; *s != '\0'; s++) {
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(p, 0700) != 0 && errno != EEXIST) {
-                rv = -1;
-            }
-            *s = '/';
-        }
-    }
-    if (mkdir(p, 0700) != 0 && errno != EEXIST) {
-        rv = -1;
-    }
-    trib_free(p);
-    return rv;
-}
-
-struct seg_name {
-    uint64_t boot_id, first;
-    char *path;
-};
-
-static int cmp_names(const void *a, const void *b)
-{
-    const struct seg_name *x = a, *y = b;
-
-    if (x->boot_id != y->boot_id) {
-        return x->boot_id < y->boot_id ? -1 : 1;
-    }
-    return x->first < y->first ? -1 : x->first > y->first;
-}
-
-/* "<16 hex>-<16 hex>.seg" */
-static int parse_name(const char *name, uint64_t *boot, uint64_t *first)
-{
-    char *end;
-    size_t i;
-
-    if (strlen(name) != 37 || name[16] != '-' || strcmp(name + 33, ".seg")) {
-        return 0;
-    }
-    for (i = 0; i < 33; i++) {
-        if (i != 16 && !((name[i] >= '0' && name[i] <= '9') ||
-                         (name[i] >= 'a' && name[i] <= 'f'))) {
-            return 0;
-        }
-    }
-    *boot = strtoull(name, &end, 16);
-    *first = strtoull(name + 17, &end, 16);
-    return *first != 0;
-}
-
-/* Moves bytes [from, end) of 'path' to a new quarantine file and cuts
- * them from 'path' (from == 0: the whole file moves). */
-static void quarantine(const char *path, uint64_t from, const uint8_t *buf,
-                       size_t len)
-{
-    char q[4096];
-    int i, fd;
-
-    for (i = 0; i < 1000; i++) {
-        snprintf(q, sizeof(q), i ? "%s.corrupt.%d" : "%s.corrupt", path, i);
-        if (access(q, F_OK) != 0) {
-            break;
-        }
-    }
-    if (from == 0) {
-        if (rename(path, q) != 0) {
-            TRIB_ERROR("AGT-OUTBOX", "cannot rename %s to %s: %s", path, q,
-                       strerror(errno));
-        }
-        return;
-    }
-    fd = open(q, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 || write(fd, buf + from, len - from) != (ssize_t)(len - from)) {
-        TRIB_ERROR("AGT-OUTBOX", "cannot write %s: %s", q, strerror(errno));
-    }
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    if (truncate(path, (off_t)from) != 0) {
-        TRIB_ERROR("AGT-OUTBOX", "cannot truncate %s: %s", path,
-                   strerror(errno));
-    }
-}
-
-static int read_whole(const char *path, uint8_t **buf, size_t *len)
-{
-    struct stat st;
-    size_t got = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        if (fd >= 0) {
-            close(fd);
-        }
-        return -1;
-    }
-    if ((uint64_t)st.st_size > SEG_FILE_MAX) {
-        close(fd);
-        errno = EFBIG;
-        return -1;
-    }
-    *len = (size_t)st.st_size;
-    *buf = trib_malloc(*len ? *len : 1);
-    while (got < *len) {
-        ssize_t r = read(fd, *buf + got, *len - got);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            break;
-        }
-        got += (size_t)r;
-    }
-    close(fd);
-    *len = got;
-    return 0;
-}
-
-struct meta_ctx {
-    struct trib_outbox *ob;
-    uint64_t boot_id;
-};
-
-static void meta_cb(void *arg, const void *payload, size_t len)
-{
-    struct meta_ctx *m = arg;
-
-    if (m->ob->o.on_meta != NULL) {
-        m->ob->o.on_meta(m->ob->o.arg, m->boot_id, payload, len);
-    }
-}
-
-/* Loads one older boot's files (sorted by first sequence). */
-static void load_boot(struct trib_outbox *ob, struct seg_name *f, size_t nf)
-{
-    struct ob_boot *b = TRIB_NEW(struct ob_boot);
-    struct meta_ctx mc = {ob, f[0].boot_id};
-    uint64_t expect = 0;
-    int broken = 0;
-    size_t i;
-
-    b->pub.boot_id = f[0].boot_id;
-    for (i = 0; i < nf; i++) {
-        struct trib__seg_info info;
-        struct ob_seg *s;
-        uint8_t *buf = NULL;
-        size_t len = 0;
-
-        if (broken) {
-            TRIB_ERROR("AGT-OUTBOX",
-                       "%s: follows a corrupt or missing part of boot "
-                       "%016" PRIx64 ": quarantined (not forwarded)",
-                       f[i].path, b->pub.boot_id);
-            quarantine(f[i].path, 0, NULL, 0);
-            continue;
-        }
-        if (read_whole(f[i].path, &buf, &len) != 0) {
-            TRIB_ERROR("AGT-OUTBOX", "cannot read %s: %s: quarantined",
-                       f[i].path, strerror(errno));
-            quarantine(f[i].path, 0, NULL, 0);
-            broken = 1;
-            continue;
-        }
-        trib__seg_parse(buf, len, &info, meta_cb, &mc);
-        if (info.status != TRIB_SEG_BAD_HEADER &&
-            (info.boot_id != f[i].boot_id || info.first_seq != f[i].first)) {
-            info.status = TRIB_SEG_BAD_HEADER; /* renamed or copied */
-        }
-        if (info.status == TRIB_SEG_BAD_HEADER) {
-            if (len < TRIB_OUTBOX_HEADER && i == nf - 1) {
-                /* created, header never fully written: nothing in it */
-                TRIB_WARN("AGT-OUTBOX", "%s: empty segment (%zu bytes) removed",
-                          f[i].path, len);
-                unlink(f[i].path);
-            } else {
-                TRIB_ERROR("AGT-OUTBOX",
-                           "%s: invalid segment header: quarantined (not "
-                           "forwarded)",
-                           f[i].path);
-                quarantine(f[i].path, 0, NULL, 0);
-                broken = 1;
-            }
-            trib_free(info.index);
-            trib_free(buf);
-            continue;
-        }
-        if (expect != 0 && info.nevents > 0 && info.first_seq != expect) {
-            TRIB_ERROR("AGT-OUTBOX",
-                       "boot %016" PRIx64 ": events %" PRIu64 "..%" PRIu64
-                       " are missing before %s",
-                       b->pub.boot_id, expect, info.first_seq - 1, f[i].path);
-            trib_free(info.index);
-            trib_free(buf);
-            broken = 1;
-            i--; /* quarantine this file too */
-            continue;
-        }
-        if (info.status == TRIB_SEG_TORN) {
-            TRIB_WARN("AGT-OUTBOX",
-                      "%s: cut a torn tail of %zu byte(s) at offset %" PRIu64
-                      " (an interrupted write; last good event %" PRIu64 ")",
-                      f[i].path, len - (size_t)info.valid_len, info.valid_len,
-                      info.last_seq);
-            if (truncate(f[i].path, (off_t)info.valid_len) != 0) {
-                TRIB_ERROR("AGT-OUTBOX", "cannot truncate %s: %s", f[i].path,
-                           strerror(errno));
-            }
-        } else if (info.status == TRIB_SEG_CORRUPT) {
-            TRIB_ERROR("AGT-OUTBOX",
-                       "%s: corrupt record at offset %" PRIu64
-                       " (after event %" PRIu64 "): this boot's events from "
-                       "there on are quarantined in %s.corrupt and later "
-                       "files, and will not be forwarded",
-                       f[i].path, info.valid_len, info.last_seq, f[i].path);
-            quarantine(f[i].path, info.valid_len, buf, len);
-            broken = 1;
-        }
-        trib_free(buf);
-        if (info.nevents == 0) {
-            unlink(f[i].path); /* nothing to forward; metas were read */
-            trib_free(info.index);
-            continue;
-        }
-        s = TRIB_NEW(struct ob_seg);
-        s->path = f[i].path;
-        f[i].path = NULL;
-        s->first_seq = info.first_seq;
-        s->last_seq = info.last_seq;
-        s->size = info.valid_len;
-        s->fd = -1;
-        s->index = info.index;
-        s->nindex = s->cap = info.nindex;
-        if (b->tail != NULL) {
-            b->tail->next = s;
-        } else {
-            b->segs = s;
-            b->pub.started_at = info.started_at;
-        }
-        b->tail = s;
-        ob->disk_bytes += s->size;
-        expect = info.last_seq + 1;
-    }
-    if (b->segs == NULL) {
-        trib_free(b);
-        return;
-    }
-    b->pub.first_seq = b->segs->first_seq;
-    b->pub.last_seq = b->tail->last_seq;
-    b->pub.applied = b->pub.durable = b->pub.first_seq - 1;
-    b->next = ob->boots;
-    ob->boots = b;
-}
-
-static int cmp_boots(const void *a, const void *b)
-{
-    const struct ob_boot *x = *(struct ob_boot *const *)a;
-    const struct ob_boot *y = *(struct ob_boot *const *)b;
-
-    if (x->pub.started_at != y->pub.started_at) {
-        return x->pub.started_at < y->pub.started_at ? -1 : 1;
-    }
-    return x->pub.boot_id < y->pub.boot_id ? -1 : 1;
-}
-
-/* Reads the directory; older boots end up in ob->boots, sorted. */
-static int scan(struct trib_outbox *ob)
-{
-    DIR *d = opendir(ob->dir);
-    struct dirent *e;
-    struct seg_name *names = NULL;
-    struct ob_boot **v, *b;
-    size_t n = 0, cap = 0, i, j, nb = 0;
-
-    if (d == NULL) {
-        return -1;
-    }
-    while ((e = readdir(d)) != NULL) {
-        uint64_t boot, first;
-        if (!parse_name(e->d_name, &boot, &first) ||
-            boot == ob->cur->pub.boot_id) {
-            continue;
-        }
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            names = trib_realloc(names, cap * sizeof(*names));
-        }
-        names[n].boot_id = boot;
-        names[n].first = first;
-        names[n].path = seg_path(ob->dir, boot, first);
-        n++;
-    }
-    closedir(d);
-    if (n > 0) {
-        qsort(names, n, sizeof(*names), cmp_names);
-    }
-    for (i = 0; i < n; i = j) {
-        for (j = i; j < n && names[j].boot_id == names[i].boot_id; j++) {
-        }
-        load_boot(ob, names + i, j - i);
-    }
-    for (i = 0; i < n; i++) {
-        trib_free(names[i].path);
-    }
-    trib_free(names);
-    /* replay order: by start time */
-    for (b = ob->boots; b != NULL; b = b->next) {
-        nb++;
-    }
-    if (nb > 1) {
-        v = trib_malloc(nb * sizeof(*v));
-        for (i = 0, b = ob->boots; b != NULL; b = b->next) {
-            v[i++] = b;
-        }
-        qsort(v, nb, sizeof(*v), cmp_boots);
-        for (i = 0; i + 1 < nb; i++) {
-            v[i]->next = v[i + 1];
-        }
-        v[nb - 1]->next = NULL;
-        ob->boots = v[0];
-        trib_free(v);
-    }
-    return 0;
-}
-
 int trib_outbox_open(uv_loop_t *loop, const struct trib_outbox_opts *opts,
                      struct trib_outbox **out)
 {
@@ -1288,7 +934,7 @@ int trib_outbox_open(uv_loop_t *loop, const struct trib_outbox_opts *opts,
     ob->cur->pub.started_at = opts->started_at;
     ob->cur->pub.first_seq = 1;
     ob->cur->pub.current = 1;
-    if (mkdirs(ob->dir) != 0 ||
+    if (trib__ob_mkdirs(ob->dir) != 0 ||
         (ob->dir_fd = open(ob->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
         TRIB_ERROR("AGT-OUTBOX", "cannot create the outbox directory %s: %s",
                    ob->dir, strerror(errno));
@@ -1312,7 +958,7 @@ int trib_outbox_open(uv_loop_t *loop, const struct trib_outbox_opts *opts,
         rv = TRIB_EBUSY;
         goto fail;
     }
-    if (scan(ob) != 0) {
+    if (trib__ob_scan(ob) != 0) {
         TRIB_ERROR("AGT-OUTBOX", "cannot read the outbox directory %s: %s",
                    ob->dir, strerror(errno));
         goto fail;
@@ -1344,7 +990,7 @@ fail:
         while (b->segs != NULL) {
             struct ob_seg *s = b->segs;
             b->segs = s->next;
-            seg_free(s);
+            trib__ob_seg_free(s);
         }
         trib_free(b);
     }
@@ -1417,7 +1063,7 @@ void trib_outbox_close(struct trib_outbox *ob)
                 s->next = ob->retired; /* on_fsync frees it */
                 ob->retired = s;
             } else {
-                seg_free(s);
+                trib__ob_seg_free(s);
             }
         }
         trib_free(b);

@@ -156,6 +156,18 @@ int trib_outbox_ack(struct trib_outbox *ob, uint64_t boot_id, uint64_t applied,
 int trib_outbox_set_position(struct trib_outbox *ob, uint64_t boot_id,
                              uint64_t applied, uint64_t durable);
 
+/*
+ * Older boots' meta records (write-back intents) may need resolving after
+ * the open: trib_outbox_hold() keeps a boot's files, even acknowledged
+ * ones, until released (hold = 0; what is durable is deleted then).
+ * trib_outbox_append_meta() appends a meta record to an older boot's
+ * newest segment and fsyncs it (or, for the current boot, writes it like
+ * any record). 0; TRIB_ENOENT (boot not held); TRIB_EIO (logged).
+ */
+int trib_outbox_hold(struct trib_outbox *ob, uint64_t boot_id, int hold);
+int trib_outbox_append_meta(struct trib_outbox *ob, uint64_t boot_id,
+                            const void *payload, size_t len);
+
 /* The boots held, in replay order (older boots by start time, the current
  * boot last). Returns how many were written to out (at most max). */
 int trib_outbox_boots(const struct trib_outbox *ob,

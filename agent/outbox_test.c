@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent_int.h"
 #include "outbox.h"
 #include "trib_err.h"
 #include "trib_log.h"
@@ -625,6 +626,102 @@ static void test_fsync_runs(void **state)
     close_ob(f, ob);
 }
 
+/* Write-back intents ride in meta records: those confirmed in the same
+ * boot are settled, the others come back when the boot is loaded. */
+static void test_intents(void **state)
+{
+    struct fx *f = *state;
+    struct trib_agent a;
+    struct trib_client c;
+    struct trib_job jobs[700], *ptrs[700];
+    struct trib_outbox_opts o;
+    struct trib_outbox_boot boots[4];
+    int i;
+
+    memset(&a, 0, sizeof(a));
+    memset(&c, 0, sizeof(c));
+    c.id = "client-1";
+    memset(jobs, 0, sizeof(jobs));
+    for (i = 0; i < 700; i++) {
+        jobs[i].id = 1000 + i;
+        jobs[i].attempt = 1 + i % 3;
+        jobs[i].outcome = i % 2 ? OUT_COMPLETE : OUT_SNOOZE;
+        jobs[i].target_state = i % 2 ? JS_COMPLETED : JS_SCHEDULED;
+        jobs[i].finalized_db = 1700000000000000 + i;
+        jobs[i].next_run_db = 1700000001000000 + i;
+        ptrs[i] = &jobs[i];
+    }
+    a.outbox = open_ob(f, 1, 1 << 20, 1 << 20, 1 << 20);
+    /* batch 1 (600 jobs: two records) committed; batch 2 in flight */
+    trib__intents_write(&a, &c, ptrs, 600);
+    put_event(a.outbox, 1);
+    trib__intents_confirm(&a, ptrs, 600);
+    assert_int_equal(trib_outbox_flush(a.outbox), 0);
+    trib__intents_write(&a, &c, ptrs + 600, 100);
+    /* a failed statement is retried: the same intents again */
+    trib__intents_write(&a, &c, ptrs + 600, 100);
+    close_ob(f, a.outbox);
+
+    /* the next boot collects the 100 unconfirmed ones */
+    memset(&o, 0, sizeof(o));
+    o.dir = f->dir;
+    o.boot_id = 2;
+    o.segment_bytes = o.max_bytes = 1 << 20;
+    o.fsync_ms = 5;
+    o.on_meta = trib__intents_on_meta;
+    o.arg = &a;
+    assert_int_equal(trib_outbox_open(&f->loop, &o, &a.outbox), 0);
+    f->ob = a.outbox;
+    assert_int_equal(trib__intents_count(a.intents), 100);
+    /* held: even durable, boot 1's files stay until resolved */
+    trib__intents_hold(&a);
+    assert_int_equal(trib_outbox_ack(a.outbox, 1, 1, 1), 0);
+    assert_int_equal(trib_outbox_boots(a.outbox, boots, 4), 2);
+    assert_int_equal(count_files(f->dir, ".seg"), 1);
+    /* settling: a confirm appended to boot 1's files, then released */
+    {
+        int64_t pairs[200];
+        msgpack_sbuffer sb;
+        msgpack_packer pk;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_array(&pk, 2);
+        msgpack_pack_uint8(&pk, 2);
+        msgpack_pack_array(&pk, 200);
+        for (i = 0; i < 100; i++) {
+            pairs[2 * i] = jobs[600 + i].id;
+            pairs[2 * i + 1] = jobs[600 + i].attempt;
+            msgpack_pack_int64(&pk, pairs[2 * i]);
+            msgpack_pack_int64(&pk, pairs[2 * i + 1]);
+        }
+        assert_int_equal(trib_outbox_append_meta(a.outbox, 1, sb.data, sb.size),
+                         0);
+        msgpack_sbuffer_destroy(&sb);
+    }
+    close_ob(f, a.outbox); /* still held: the files stay */
+    trib__intents_free(a.intents);
+    a.intents = NULL;
+    assert_int_equal(trib_outbox_open(&f->loop, &o, &a.outbox), 0);
+    f->ob = a.outbox;
+    assert_int_equal(trib__intents_count(a.intents), 0); /* settled */
+    assert_int_equal(trib_outbox_ack(a.outbox, 1, 1, 1), 0);
+    assert_int_equal(trib_outbox_boots(a.outbox, boots, 4), 1);
+    close_ob(f, a.outbox);
+    trib__intents_free(a.intents);
+    /* malformed meta records are refused, never trusted */
+    {
+        static const uint8_t bad1[] = {0x92, 0x01, 0x05}; /* no client */
+        static const uint8_t bad2[] = {0x92, 0x02, 0x93, 1, 2, 3}; /* odd */
+        static const uint8_t bad3[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+        assert_int_equal(trib__intents_decode(NULL, 1, bad1, sizeof(bad1)),
+                         TRIB_EPROTO);
+        assert_int_equal(trib__intents_decode(NULL, 1, bad2, sizeof(bad2)),
+                         TRIB_EPROTO);
+        assert_int_equal(trib__intents_decode(NULL, 1, bad3, sizeof(bad3)),
+                         TRIB_EPROTO);
+    }
+}
+
 /* --------------------------------------------------------- the parser */
 
 static void test_parse(void **state)
@@ -699,6 +796,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_intents, setup, teardown),
         cmocka_unit_test(test_parse),
     };
 
