@@ -14,12 +14,18 @@
 
 #include <libpq-fe.h>
 
-/* Exit codes, the same for every subcommand (listed in `--help`). */
+/* Exit codes, the same for every subcommand (listed in `--help`), except
+ * `tributary wait`, whose contract (issue 3) gives 2 and 3 other meanings
+ * and moves its usage errors to 64 (EX_USAGE). */
 enum trib_cli_exit {
     TRIB_EXIT_OK = 0,    /* success (including "nothing to do")          */
-    TRIB_EXIT_ERROR = 1, /* runtime or database error                    */
+    TRIB_EXIT_ERROR = 1, /* runtime, database or coordinator error       */
     TRIB_EXIT_USAGE = 2, /* unknown command or option, bad value         */
     TRIB_EXIT_NEWER = 3, /* database schema newer than this build knows  */
+    /* `tributary wait` only: */
+    TRIB_EXIT_WAIT_TIMEOUT = 2,  /* the timeout passed before N finished */
+    TRIB_EXIT_WAIT_FAILURES = 3, /* more failures than --max-failures     */
+    TRIB_EXIT_WAIT_USAGE = 64,   /* bad flags (EX_USAGE)                  */
 };
 
 /* Text for the exit-code section of help screens (ends with a newline). */
@@ -31,6 +37,16 @@ extern const char trib_cli_db_help[];
 /* Subcommands. */
 int trib_cli_migrate(int argc, char **argv);
 int trib_cli_insert(int argc, char **argv);
+/* Coordinator queries (docs/CONTROL.md, docs/CLI.md). */
+int trib_cli_status(int argc, char **argv);
+int trib_cli_wait(int argc, char **argv);
+int trib_cli_watch(int argc, char **argv);
+int trib_cli_events(int argc, char **argv);
+int trib_cli_nodes(int argc, char **argv);
+int trib_cli_failures(int argc, char **argv);
+/* A local cluster: PostgreSQL, coordinator, agents (cli/up.c). */
+int trib_cli_up(int argc, char **argv);
+int trib_cli_down(int argc, char **argv);
 
 /*
  * Picks the connection string: 'flag' (--database-url) when given, else

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "control_client.h"
 
 struct command {
     const char *name;
@@ -21,6 +22,20 @@ static const struct command commands[] = {
      trib_cli_migrate},
     {"insert", "batch-insert River jobs (COPY + river_insert notify)",
      trib_cli_insert},
+    {"status", "the cluster: nodes, counts, rates, latencies, DB view",
+     trib_cli_status},
+    {"wait", "wait until N jobs have finished cluster-wide (or time out)",
+     trib_cli_wait},
+    {"watch", "a live, refreshing view of the cluster", trib_cli_watch},
+    {"events", "NDJSON of every event from every client (cluster-wide)",
+     trib_cli_events},
+    {"nodes", "agents with liveness, resources and clients", trib_cli_nodes},
+    {"failures", "failed attempts grouped by kind and error text",
+     trib_cli_failures},
+    {"up", "run a local cluster: PostgreSQL, coordinator, N agents",
+     trib_cli_up},
+    {"down", "stop a cluster started with 'tributary up --detach'",
+     trib_cli_down},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -39,9 +54,14 @@ static void usage(FILE *out)
                  "\n"
                  "Commands:\n");
     for (i = 0; i < NCOMMANDS; i++) {
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
     }
-    fprintf(out, "\n%s\n%s", trib_cli_db_help, trib_cli_exit_help);
+    fprintf(out, "\n%s\n%s\n%s", trib_cli_db_help, trib_ctl_address_help,
+            trib_cli_exit_help);
+    fprintf(out, "  'tributary wait' has its own: 0 done, 1 error, 2 timeout, "
+                 "3 failure threshold\n  exceeded, 64 usage error.\n"
+                 "\nDocumentation: docs/CLI.md, docs/AGENT.md, "
+                 "docs/CONTROL.md.\n");
 }
 
 static const struct command *find(const char *name)
