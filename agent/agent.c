@@ -818,7 +818,7 @@ static int run(struct trib_agent_conf *conf, struct trib_kinds *kinds)
             trib_free(a.secret);
             trib_free(a.hello_clients);
             trib__intents_free(a.intents);
-            return rv == TRIB_ECONFIG ? 2 : 1;
+            return rv == TRIB_ECONFIG || rv == TRIB_EINVAL ? 2 : 1;
         }
     }
     agent_pg_opts(&a, "control", &o);

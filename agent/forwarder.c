@@ -77,6 +77,8 @@ struct trib_forwarder {
     uint64_t batch_boot, batch_first, batch_n;
     int restart; /* end the session once the request returns */
     int holding; /* a refused batch: wait for the backoff timer */
+    uint64_t bad_boot, bad_until; /* unreadable in the outbox: skipped
+                                     until then (uv_now, ms) */
     int hb_due, probe_due;
     uint8_t nonce_a[TRIB_WIRE_NONCE], nonce_c[TRIB_WIRE_NONCE];
     char coord_id[TRIB_WIRE_STR_MAX + 1];
@@ -374,13 +376,16 @@ static void pump(struct trib_forwarder *fw)
     }
     n = trib_outbox_boots(fw->ob, boots, TRIB_WIRE_MAX_BOOTS);
     for (i = 0; i < n; i++) {
-        if (boots[i].applied < boots[i].last_seq) {
+        if (boots[i].applied < boots[i].last_seq &&
+            !(boots[i].boot_id == fw->bad_boot &&
+              uv_now(fw->o.loop) < fw->bad_until)) {
             if (send_batch(fw, &boots[i], 0) == 0) {
                 return;
             }
-            /* unreadable (logged): try again after a backoff */
-            session_end(fw);
-            return;
+            /* Unreadable (logged by the outbox): the other boots go on;
+             * this one is tried again later. */
+            fw->bad_boot = boots[i].boot_id;
+            fw->bad_until = uv_now(fw->o.loop) + BACKOFF_MAX_MS;
         }
     }
     if (fw->probe_due) {

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <pthread.h>
@@ -681,6 +682,36 @@ static void test_older_boots_first(void **state)
     }
 }
 
+static void test_unreadable_boot_skipped(void **state)
+{
+    struct fx *f = *state;
+    struct trib_outbox_stats st;
+    char path[256];
+    int fd;
+
+    /* boot C0 stopped with 50 events; D0 loads them while nobody listens */
+    start_fw(f, 0xC0, NULL);
+    publish(f, 50);
+    close_all(f);
+    start_fw(f, 0xD0, NULL);
+    publish(f, 20);
+    /* C0's file changes on disk after it was loaded (a disk error) */
+    snprintf(path, sizeof(path), "%s/00000000000000c0-0000000000000001.seg",
+             f->dir);
+    fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, "XXXX", 4, 100), 4);
+    close(fd);
+    /* C0 cannot be sent; D0's events flow all the same */
+    peer_start(&f->peer);
+    want_events = 20;
+    assert_true(run_until(f, got_all, 5000));
+    check_boot(f, 0xD0, 20, 51);
+    check_boot(f, 0xC0, 0, 1);
+    trib_outbox_stats(f->ob, &st);
+    assert_int_equal(st.events, 50); /* kept: never dropped */
+}
+
 static void test_wrong_secret(void **state)
 {
     struct fx *f = *state;
@@ -833,6 +864,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refused_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_older_boots_first, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_unreadable_boot_skipped, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wrong_secret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coordinator_without_secret, setup,

@@ -979,8 +979,8 @@ int trib_outbox_open(uv_loop_t *loop, const struct trib_outbox_opts *opts,
                   " bytes) to forward",
                   ob->dir, st.nboots - 1, st.events, st.bytes);
     }
+    *out = ob; /* before on_full: the callback may look at it */
     update_full(ob);
-    *out = ob;
     return 0;
 
 fail:

@@ -493,6 +493,12 @@ static void test_full(void **state)
     assert_int_equal(f->full_calls[0], 1);
     check_events(ob, 1, s - 2, s, 100);
     close_ob(f, ob);
+    /* full already at the open (earlier boots' events): said at once */
+    f->full_calls[1] = 0;
+    ob = open_ob(f, 2, 2048, 256, 1 << 20);
+    assert_true(trib_outbox_full(ob));
+    assert_int_equal(f->full_calls[1], 1);
+    close_ob(f, ob);
 }
 
 static void test_full_when_all_durable(void **state)
