@@ -454,3 +454,38 @@ func TestCoordinatorHostileFrames(t *testing.T) {
 		}
 	}
 }
+
+// TestCoordinatorAgentKillLoop: DESIGN-NOTES 1, the crash window between a
+// write-back's commit and its events. One agent is killed (SIGKILL) five
+// times while it completes short jobs and restarted on the same outbox each
+// time; another agent keeps working beside it. Whatever instant each kill
+// hit, the coordinator's counts equal river_job's and nothing is counted
+// twice.
+func TestCoordinatorAgentKillLoop(t *testing.T) {
+	t.Parallel()
+	dbURL := harness.NewRiverDB(t)
+	conn := harness.Connect(t, dbURL)
+	secret := newSecret(t)
+	coord := harness.StartCoordinator(t, []string{"TRIBUTARY_SECRET=" + secret}, "--data-dir", t.TempDir())
+	rescue := "maintenance:\n  rescuer_interval: 500ms\n  rescue_stuck_jobs_after: 3s\n  scheduler_interval: 500ms\n"
+	timeout := "    job_timeout: 2s\n"
+	outA, outV := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "v")
+	clusterAgent(t, dbURL, coord, secret, "steady", "lq", outA, rescue, timeout)
+	victim := clusterAgent(t, dbURL, coord, secret, "victim", "lq", outV, rescue, timeout)
+	const total = 8000
+	for i := 0; i < 8; i++ {
+		insertJobs(t, conn, 1000, "tributary.sleep", `{"ms": 100}`, "lq", 25)
+	}
+	for k := 0; k < 5; k++ {
+		time.Sleep(time.Duration(300+100*k) * time.Millisecond)
+		victim.Kill()
+		<-victim.Done()
+		t.Logf("victim killed with %d of %d jobs completed", harness.QueryInt(t, conn,
+			`SELECT count(*) FROM river_job WHERE state = 'completed'`), total)
+		victim = clusterAgent(t, dbURL, coord, secret, "victim", "lq", outV, rescue, timeout)
+	}
+	harness.Eventually(t, 120*time.Second, "all jobs completed", func() bool {
+		return harness.QueryInt(t, conn, `SELECT count(*) FROM river_job WHERE state = 'completed'`) == total
+	})
+	checkNothingLost(t, coord, conn, total)
+}
