@@ -271,11 +271,17 @@ static int events_check(struct trib_control *c, struct trib_nngreq *req,
     uint64_t next = 0, missed = 0;
     uint32_t n,
         max = ev->max == 0 || ev->max > EVENTS_MAX ? EVENTS_MAX : ev->max;
+    /* A cursor beyond ours (a coordinator that restarted without its
+     * state) is answered at once with next = our last cursor: parked, the
+     * events applied meanwhile (cursors <= 'after') would be skipped
+     * without a word when it is finally answered. */
+    int future =
+        ev->after != UINT64_MAX && ev->after >= trib_view_cursor(c->view);
 
     msgpack_sbuffer_clear(&c->items);
     n = trib_view_ring_read(c->view, ev->after, max, ev->kinds, &c->items,
                             &next, &missed);
-    if (n == 0 && missed == 0 && !force && ev->after != UINT64_MAX) {
+    if (n == 0 && missed == 0 && !force && ev->after != UINT64_MAX && !future) {
         return 0;
     }
     msgpack_sbuffer_clear(&c->sb);

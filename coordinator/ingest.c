@@ -165,6 +165,14 @@ static void on_hello(struct trib_ingest *in, struct trib_nngreq *req,
         reply_error(in, req, TRIB_EPROTO, "HELLO without an agent id", 0);
         return;
     }
+    /* The session keeps the id as a C string (and the view, the log and
+     * the logs use it so): an embedded NUL would make the batches count
+     * under a shorter id than the HELLO. */
+    if (memchr(h->agent_id.p, '\0', h->agent_id.n) != NULL) {
+        in->st.frames_rejected++;
+        reply_error(in, req, TRIB_EPROTO, "agent id contains a NUL byte", 0);
+        return;
+    }
     if ((s = find(in, pipe)) != NULL) {
         drop(in, s); /* a new handshake on the same connection */
     }
@@ -364,6 +372,10 @@ static void on_store_written(void *arg)
                         "not authenticated: send HELLO first", 0);
         } else if (trib_wire_decode(d->frame, d->len, &in->zone, &m) == 0) {
             on_batch(in, d->req, s, &m.u.batch, d->frame, d->len);
+        } else {
+            /* It decoded when it arrived; still, every request is answered
+             * (an unanswered one would hold its context forever). */
+            reply_error(in, d->req, TRIB_ENOMEM, "EVENT_BATCH not decoded", 0);
         }
         trib_free(d->frame);
         trib_free(d);

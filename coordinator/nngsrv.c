@@ -269,8 +269,11 @@ void trib_nngsrv_close(struct trib_nngsrv *s)
     for (i = 0; i < s->nreqs; i++) {
         struct trib_nngreq *r = &s->reqs[i];
 
-        /* A reply cancelled in flight still belongs to its aio. */
-        if (r->state == CTX_SEND && nng_aio_result(r->aio) != 0) {
+        /* A reply cancelled in flight still belongs to its aio; so does a
+         * request received but not yet handed to the loop (its completion
+         * was still on the ready list). */
+        if ((r->state == CTX_SEND && nng_aio_result(r->aio) != 0) ||
+            (r->state == CTX_RECV && nng_aio_result(r->aio) == 0)) {
             nng_msg_free(nng_aio_get_msg(r->aio));
         }
         nng_aio_free(r->aio);

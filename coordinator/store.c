@@ -10,8 +10,16 @@
  * positions (agent, boot, applied) captured at that instant: everything
  * those positions cover is in the swapped buffer or already on disk, so
  * once the work has fdatasync()ed they are durable.
+ *
+ * Failures never leave garbage before later records: a failed write or
+ * fdatasync cuts the log back to its last synced size (the records stay
+ * in memory and are written again). If even that cut fails, the log is
+ * "broken": nothing is appended to it any more, and the next work is a
+ * snapshot that does not write the old log (the view image covers those
+ * records) and continues in a new one.
  */
 #include "store.h"
+#include "store_int.h"
 #include "trib_buf.h"
 #include "trib_err.h"
 #include "trib_log.h"
@@ -22,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,16 +39,20 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define SNAP_MAGIC   "TRIBSNAP"
-#define WAL_MAGIC    "TRIBWAL1"
+#define SNAP_MAGIC "TRIBSNAP"
+/* TRIBWAL1 logs (u8 agent length) are still read; TRIBWAL2 (u16) holds
+ * agent ids of TRIB_WIRE_STR_MAX (256) bytes, which a u8 cannot. */
+#define WAL_MAGIC1   "TRIBWAL1"
+#define WAL_MAGIC    "TRIBWAL2"
 #define SNAP_VERSION 1
 #define SNAP_HEAD    32 /* magic 8, version 4, crc 4, gen 8, len 8 */
-#define WAL_HEAD     16 /* magic 8, gen 8                         */
-#define REC_HEAD     8  /* len 4, crc 4                           */
-#define REC_MAX      (TRIB_WIRE_FRAME_MAX + 256)
+#define WAL_HEAD     TRIB__WAL_HEAD
+#define REC_HEAD     8 /* len 4, crc 4                           */
+#define REC_MAX      (TRIB_WIRE_FRAME_MAX + 2 + TRIB_WIRE_STR_MAX)
 
 struct position {
     char *agent;
+    uint32_t agent_n;
     uint64_t boot, applied;
 };
 
@@ -51,10 +64,15 @@ struct work {
     size_t npos, cappos;
     msgpack_sbuffer snap; /* view image (snapshot work only)  */
     int snapshot;
+    int skip_wal;     /* the log is broken: only the snapshot */
     uint64_t new_gen; /* snapshot: the log that follows   */
     int new_fd;       /* snapshot: opened by the work     */
     uint64_t wal_off; /* log size before this write       */
-    int err;          /* errno of a failure, or 0         */
+    /* What the work achieved (read by after_work): */
+    int wal_ok;  /* records written and fdatasync()ed   */
+    int renamed; /* snapshot.bin now names the new image */
+    int broken;  /* a failed write could not be cut off  */
+    int err;     /* errno of the first failure, or 0    */
     int64_t took_us;
 };
 
@@ -64,6 +82,8 @@ struct trib_store {
     char *dir;
     int lock_fd, wal_fd;
     uint64_t gen;
+    int broken; /* never append to wal_fd again (see the top) */
+    int wal_failing, snap_failing;
     struct trib_buf pending;
     struct work *busy; /* work in flight, or NULL */
     uv_timer_t tick;
@@ -71,13 +91,19 @@ struct trib_store {
     uint64_t snapshot_wal_bytes;
     uint64_t last_snapshot_ms;
     struct trib_store_stats st;
-    struct trib_complain complain;
+    struct trib_complain complain, snap_complain;
     void (*on_written)(void *arg);
     void *on_written_arg;
 };
 
 /* ---- Formats --------------------------------------------------------------
  */
+
+static void put_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
 
 static void put_u32(uint8_t *p, uint32_t v)
 {
@@ -148,6 +174,22 @@ static int write_all(int fd, const void *p, size_t n)
 static int fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    int err = 0;
+
+    if (fd < 0) {
+        return errno;
+    }
+    if (fsync(fd) != 0) {
+        err = errno;
+    }
+    close(fd);
+    return err;
+}
+
+/* fsync()s a file by name. 0 or errno. */
+static int fsync_path(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     int err = 0;
 
     if (fd < 0) {
@@ -264,25 +306,31 @@ out:
 }
 
 /* Applies one log record's payload. 0 or TRIB_EPROTO. */
-static int replay_record(struct trib_store *s, const uint8_t *p, size_t n,
-                         msgpack_zone *zone)
+static int replay_record(struct trib_view *v, const uint8_t *p, size_t n,
+                         size_t alen_bytes, msgpack_zone *zone)
 {
     struct trib_wire_msg m;
     struct trib_apply_result r;
     struct trib_str agent;
+    size_t alen;
     int rv;
 
-    if (n < 1 || (size_t)p[0] + 1 > n) {
+    if (n < alen_bytes) {
         return TRIB_EPROTO;
     }
-    agent.p = (const char *)p + 1;
-    agent.n = p[0];
+    alen = alen_bytes == 1 ? p[0] : (size_t)p[0] | (size_t)p[1] << 8;
+    if (alen == 0 || alen > TRIB_WIRE_STR_MAX || alen_bytes + alen > n) {
+        return TRIB_EPROTO;
+    }
+    agent.p = (const char *)p + alen_bytes;
+    agent.n = (uint32_t)alen;
     msgpack_zone_clear(zone);
-    rv = trib_wire_decode(p + 1 + p[0], n - 1 - p[0], zone, &m);
+    rv = trib_wire_decode(p + alen_bytes + alen, n - alen_bytes - alen, zone,
+                          &m);
     if (rv != 0 || m.type != TRIB_MSG_EVENT_BATCH) {
         return TRIB_EPROTO;
     }
-    rv = trib_view_apply(s->view, agent, &m.u.batch, trib_now_us(), &r);
+    rv = trib_view_apply(v, agent, &m.u.batch, trib_now_us(), &r);
     if (rv == TRIB_ERANGE) {
         TRIB_WARN("CRD-REPLAY",
                   "log record for %.*s skipped: sequence gap "
@@ -293,56 +341,95 @@ static int replay_record(struct trib_store *s, const uint8_t *p, size_t n,
     return rv;
 }
 
-/* Replays one log file; cuts a torn tail. 0 or TRIB_EIO/TRIB_EPROTO. */
+int trib__store_replay_buf(struct trib_view *v, const uint8_t *data, size_t len,
+                           uint64_t gen, msgpack_zone *zone, const char *name,
+                           struct trib__wal_replay *out)
+{
+    size_t off, alen_bytes;
+
+    memset(out, 0, sizeof(*out));
+    if (len < WAL_HEAD) {
+        out->headless = 1; /* created, header never written: no records */
+        return 0;
+    }
+    if (memcmp(data, WAL_MAGIC, 8) == 0) {
+        alen_bytes = 2;
+    } else if (memcmp(data, WAL_MAGIC1, 8) == 0) {
+        alen_bytes = 1;
+    } else {
+        return TRIB_EPROTO;
+    }
+    if (get_u64(data + 8) != gen) {
+        return TRIB_EPROTO;
+    }
+    off = out->good = WAL_HEAD;
+    while (len - off >= REC_HEAD) {
+        uint32_t n = get_u32(data + off);
+
+        if (n == 0 || n > REC_MAX || n > len - off - REC_HEAD ||
+            crc(data + off + REC_HEAD, n) != get_u32(data + off + 4)) {
+            break;
+        }
+        if (replay_record(v, data + off + REC_HEAD, n, alen_bytes, zone) != 0) {
+            TRIB_WARN("CRD-REPLAY",
+                      "%s: undecodable record at byte %zu "
+                      "skipped",
+                      name, off);
+            out->skipped++;
+        } else {
+            out->replayed++;
+        }
+        off += REC_HEAD + n;
+        out->good = off;
+    }
+    return 0;
+}
+
+/* Replays one log file; cuts a torn tail; syncs the file (what a killed
+ * coordinator wrote may still be only in the page cache, and everything
+ * replayed is about to be called durable). 0 or TRIB_EIO/TRIB_EPROTO. */
 static int replay_wal(struct trib_store *s, uint64_t gen, msgpack_zone *zone)
 {
     char *p = wal_path(s, gen);
     uint8_t *data = NULL;
-    size_t len = 0, off, good;
-    int rv;
+    size_t len = 0;
+    struct trib__wal_replay r;
+    int rv, err;
 
     rv = read_file(p, &data, &len);
     if (rv != 0) {
         TRIB_ERROR("CRD-REPLAY", "cannot read %s", p);
         goto out;
     }
-    if (len < WAL_HEAD || memcmp(data, WAL_MAGIC, 8) != 0 ||
-        get_u64(data + 8) != gen) {
+    rv = trib__store_replay_buf(s->view, data, len, gen, zone, p, &r);
+    if (rv != 0) {
         TRIB_ERROR("CRD-REPLAY", "%s has no valid header", p);
-        rv = TRIB_EPROTO;
         goto out;
     }
-    off = good = WAL_HEAD;
-    while (off + REC_HEAD <= len) {
-        uint32_t n = get_u32(data + off);
-
-        if (n == 0 || n > REC_MAX || off + REC_HEAD + n > len ||
-            crc(data + off + REC_HEAD, n) != get_u32(data + off + 4)) {
-            break;
-        }
-        if (replay_record(s, data + off + REC_HEAD, n, zone) != 0) {
-            TRIB_WARN("CRD-REPLAY",
-                      "%s: undecodable record at byte %zu "
-                      "skipped",
-                      p, off);
-        } else {
-            s->st.replayed++;
-        }
-        off += REC_HEAD + n;
-        good = off;
+    if (r.headless) {
+        /* A crash while the log was being created: it holds nothing. */
+        TRIB_WARN("CRD-REPLAY", "%s: %zu bytes, no header: ignored", p, len);
+        goto out;
     }
-    if (good < len) {
+    s->st.replayed += r.replayed;
+    if (r.good < len) {
         TRIB_WARN("CRD-REPLAY",
                   "%s: cut a torn tail of %zu bytes at byte "
                   "%zu (a crash during a write; those batches were never "
                   "acknowledged as durable)",
-                  p, len - good, good);
-        if (truncate(p, (off_t)good) != 0) {
+                  p, len - r.good, r.good);
+        if (truncate(p, (off_t)r.good) != 0) {
+            TRIB_ERROR("CRD-REPLAY", "cannot cut %s: %s", p, strerror(errno));
             rv = TRIB_EIO;
             goto out;
         }
     }
-    s->st.wal_bytes = good;
+    if ((err = fsync_path(p)) != 0) {
+        TRIB_ERROR("CRD-REPLAY", "cannot sync %s: %s", p, strerror(err));
+        rv = TRIB_EIO;
+        goto out;
+    }
+    s->st.wal_bytes = r.good;
 out:
     trib_free(data);
     trib_free(p);
@@ -356,7 +443,7 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Log generations in the directory, sorted. */
+/* Log generations in the directory, sorted. Any thread. */
 static size_t list_wals(const struct trib_store *s, uint64_t **out)
 {
     DIR *d = opendir(s->dir);
@@ -366,10 +453,14 @@ static size_t list_wals(const struct trib_store *s, uint64_t **out)
 
     while (d != NULL && (e = readdir(d)) != NULL) {
         unsigned long long v;
-        char tail[8];
+        char tail[8], canon[40];
 
+        /* Only the names wal_path() writes: a stray "wal-1.log" would
+         * otherwise be read as a file it is not. */
         if (sscanf(e->d_name, "wal-%16llx.%4s", &v, tail) == 2 &&
-            strcmp(tail, "log") == 0) {
+            strcmp(tail, "log") == 0 &&
+            snprintf(canon, sizeof(canon), "wal-%016llx.log", v) > 0 &&
+            strcmp(canon, e->d_name) == 0) {
             if (n == cap) {
                 cap = cap ? cap * 2 : 8;
                 g = trib_realloc(g, cap * sizeof(*g));
@@ -387,15 +478,38 @@ static size_t list_wals(const struct trib_store *s, uint64_t **out)
     return n;
 }
 
+/* Deletes every log older than 'gen' (covered by a synced snapshot). */
+static void delete_wals_before(const struct trib_store *s, uint64_t gen)
+{
+    uint64_t *gens = NULL;
+    size_t n = list_wals(s, &gens), i;
+
+    for (i = 0; i < n && gens[i] < gen; i++) {
+        char *p = wal_path(s, gens[i]);
+
+        unlink(p);
+        trib_free(p);
+    }
+    trib_free(gens);
+}
+
 static int recover(struct trib_store *s)
 {
     uint64_t snap_gen, *gens = NULL;
     size_t n, i;
     msgpack_zone zone;
-    int rv;
+    int rv, err;
 
     if ((rv = load_snapshot(s, &snap_gen)) != 0) {
         return rv;
+    }
+    /* A coordinator killed after renaming a snapshot but before syncing the
+     * directory: make that rename durable before deleting the logs it
+     * covers (else a power cut could bring back the old snapshot without
+     * them). */
+    if ((err = fsync_dir(s->dir)) != 0) {
+        TRIB_ERROR("CRD-DATADIR", "cannot sync %s: %s", s->dir, strerror(err));
+        return TRIB_EIO;
     }
     msgpack_zone_init(&zone, 65536);
     n = list_wals(s, &gens);
@@ -442,6 +556,7 @@ static void capture(void *arg, struct trib_str agent, uint64_t boot,
         w->pos = trib_realloc(w->pos, w->cappos * sizeof(*w->pos));
     }
     w->pos[w->npos].agent = trib_strndup(agent.p, agent.n);
+    w->pos[w->npos].agent_n = agent.n;
     w->pos[w->npos].boot = boot;
     w->pos[w->npos].applied = applied;
     w->npos++;
@@ -460,34 +575,30 @@ static void work_free(struct work *w)
     trib_free(w);
 }
 
-/* Threadpool: the only code that touches the files while running. */
-static void do_work(uv_work_t *req)
+/* Cuts the log back to what was synced before this work (so a retry never
+ * appends after half a record or after pages whose write-back failed);
+ * if that fails, the log is broken. */
+static void cut_back(struct work *w)
 {
-    struct work *w = req->data;
-    struct trib_store *s = w->s;
-    uint64_t t0 = trib_mono_us();
-    char *tmp = NULL, *fin = NULL;
-    uint8_t head[SNAP_HEAD];
-    int fd = -1, err = 0;
+    if (ftruncate(w->s->wal_fd, (off_t)w->wal_off) != 0) {
+        TRIB_ERROR("CRD-WAL",
+                   "cannot cut a failed write: %s; continuing in a "
+                   "new log after a snapshot",
+                   strerror(errno));
+        w->broken = 1;
+    }
+}
 
-    if (w->wal.len > 0 &&
-        (err = write_all(s->wal_fd, w->wal.data, w->wal.len)) != 0) {
-        /* Never leave half a record before records written later. */
-        if (ftruncate(s->wal_fd, (off_t)w->wal_off) != 0) {
-            TRIB_ERROR("CRD-WAL", "cannot cut a partial write: %s",
-                       strerror(errno));
-        }
-        goto out;
-    }
-    if (fdatasync(s->wal_fd) != 0) {
-        err = errno;
-        goto out;
-    }
-    if (!w->snapshot) {
-        goto out;
-    }
-    tmp = path_of(s, "snapshot.tmp");
-    fin = path_of(s, "snapshot.bin");
+/* The snapshot: image to snapshot.tmp (fsync), the next log created (it
+ * exists before the snapshot that points to it), rename, directory fsync,
+ * then the logs it covers are deleted. Threadpool. 0 or errno. */
+static int write_snapshot(struct work *w)
+{
+    struct trib_store *s = w->s;
+    char *tmp = path_of(s, "snapshot.tmp"), *fin = path_of(s, "snapshot.bin");
+    uint8_t head[SNAP_HEAD];
+    int fd, err = 0;
+
     memcpy(head, SNAP_MAGIC, 8);
     put_u32(head + 8, SNAP_VERSION);
     put_u32(head + 12, crc(w->snap.data, w->snap.size));
@@ -506,7 +617,6 @@ static void do_work(uv_work_t *req)
         err = errno;
         goto out;
     }
-    /* The new log exists before the snapshot that points to it. */
     w->new_fd = wal_create(s, w->new_gen);
     if (w->new_fd < 0) {
         err = -w->new_fd;
@@ -516,15 +626,83 @@ static void do_work(uv_work_t *req)
         err = errno;
         goto out;
     }
-    err = fsync_dir(s->dir);
+    /* From here on, records must go to the new log: a restart that finds
+     * this snapshot deletes the older logs. */
+    w->renamed = 1;
+    if ((err = fsync_dir(s->dir)) != 0) {
+        goto out; /* keep the old logs: the rename may not be on disk */
+    }
+    delete_wals_before(s, w->new_gen);
 out:
     if (fd >= 0) {
         close(fd);
     }
     trib_free(tmp);
     trib_free(fin);
+    return err;
+}
+
+/* Threadpool: the only code that touches the files while running. */
+static void do_work(uv_work_t *req)
+{
+    struct work *w = req->data;
+    struct trib_store *s = w->s;
+    uint64_t t0 = trib_mono_us();
+    int err = 0;
+
+    if (!w->skip_wal) {
+        if (w->wal.len > 0 &&
+            (err = write_all(s->wal_fd, w->wal.data, w->wal.len)) != 0) {
+            cut_back(w);
+            goto out;
+        }
+        if (fdatasync(s->wal_fd) != 0) {
+            err = errno;
+            cut_back(w);
+            goto out;
+        }
+        w->wal_ok = 1;
+    }
+    if (w->snapshot) {
+        err = write_snapshot(w);
+    }
+out:
     w->err = err;
     w->took_us = (int64_t)(trib_mono_us() - t0);
+}
+
+/* Logs failures and recoveries, log and snapshots apart (a snapshot may
+ * fail while the log works), and sets st.failing. */
+static void report(struct trib_store *s, const struct work *w, int covered)
+{
+    int wal_failed = !w->skip_wal && !w->wal_ok;
+
+    if (wal_failed) {
+        s->wal_failing = 1;
+        trib_complain(&s->complain, TRIB_LOG_ERROR, "CRD-WAL",
+                      "writing the log in %s failed: %s; agents keep their "
+                      "events until it works again",
+                      s->dir, strerror(w->err));
+    } else if (covered) {
+        s->wal_failing = 0;
+        trib_complain_release(&s->complain, "CRD-WAL",
+                              "writing the log works again");
+    }
+    if (w->snapshot && !wal_failed) {
+        if (w->err != 0) {
+            s->snap_failing = 1;
+            trib_complain(&s->snap_complain, TRIB_LOG_ERROR, "CRD-SNAP",
+                          "writing a snapshot in %s failed: %s; the log "
+                          "keeps growing until it works (nothing "
+                          "acknowledged is lost)",
+                          s->dir, strerror(w->err));
+        } else {
+            s->snap_failing = 0;
+            trib_complain_release(&s->snap_complain, "CRD-SNAP",
+                                  "writing snapshots works again");
+        }
+    }
+    s->st.failing = s->wal_failing || s->snap_failing;
 }
 
 static void after_work_inner(uv_work_t *req, int status);
@@ -536,7 +714,7 @@ static void after_work(uv_work_t *req, int status)
 
     after_work_inner(req, status);
     /* A big backlog goes to disk at once, not at the next tick. */
-    if (s->busy == NULL && s->pending.len >= (1u << 20) && !s->st.failing) {
+    if (s->busy == NULL && s->pending.len >= (1u << 20) && !s->wal_failing) {
         on_tick(&s->tick);
     }
     if (s->on_written != NULL) {
@@ -548,53 +726,59 @@ static void after_work_inner(uv_work_t *req, int status)
 {
     struct work *w = req->data;
     struct trib_store *s = w->s;
+    int covered;
     size_t i;
 
     s->busy = NULL;
-    if (w->err != 0 || status != 0) {
-        s->st.failing = 1;
-        trib_complain(&s->complain, TRIB_LOG_ERROR, "CRD-WAL",
-                      "writing the log in %s failed: %s; agents keep their "
-                      "events until it works again",
-                      s->dir, strerror(w->err ? w->err : EIO));
-        /* Keep the records: put them back before what accumulated since
-         * (records written twice replay harmlessly: dedupe). */
+    if (status != 0 && w->err == 0) {
+        w->err = EIO; /* the work did not run */
+    }
+    if (w->broken) {
+        s->broken = 1;
+    }
+    /* The captured positions are durable when their records are synced in
+     * the log, or (broken log) when the whole snapshot succeeded. */
+    covered = w->skip_wal ? w->snapshot && w->err == 0 : w->wal_ok;
+    if (covered) {
+        for (i = 0; i < w->npos; i++) {
+            struct trib_str id = {w->pos[i].agent, w->pos[i].agent_n};
+
+            trib_view_set_durable(s->view, id, w->pos[i].boot,
+                                  w->pos[i].applied);
+        }
+        s->st.syncs++;
+        s->st.last_sync_us = w->took_us;
+        if (!w->skip_wal) {
+            s->st.wal_bytes += w->wal.len;
+        }
+    } else {
+        /* Keep the records: put them back before what accumulated since.
+         * They are written again (a copy already on disk replays
+         * harmlessly: dedupe). */
         trib_buf_append(&w->wal, s->pending.data, s->pending.len);
         trib_buf_reset(&s->pending);
         trib_buf_append(&s->pending, w->wal.data, w->wal.len);
-        if (w->new_fd >= 0) {
-            close(w->new_fd);
-        }
-        work_free(w);
-        return;
     }
-    s->st.failing = 0;
-    trib_complain_release(&s->complain, "CRD-WAL",
-                          "writing the log works "
-                          "again");
-    s->st.syncs++;
-    s->st.last_sync_us = w->took_us;
-    s->st.wal_bytes += w->wal.len;
-    for (i = 0; i < w->npos; i++) {
-        trib_view_set_durable(s->view, trib_str_c(w->pos[i].agent),
-                              w->pos[i].boot, w->pos[i].applied);
-    }
-    if (w->snapshot) {
-        char *old = wal_path(s, s->gen);
-
+    if (w->renamed) {
         close(s->wal_fd);
-        unlink(old);
-        trib_free(old);
         s->wal_fd = w->new_fd;
         s->gen = w->new_gen;
         s->st.wal_bytes = WAL_HEAD;
-        s->st.snapshots++;
-        TRIB_DEBUG("CRD-SNAP", "snapshot written (%zu bytes)", w->snap.size);
+        s->broken = 0;
+        if (w->err == 0) {
+            s->st.snapshots++;
+            TRIB_DEBUG("CRD-SNAP", "snapshot written (%zu bytes)",
+                       w->snap.size);
+        }
+    } else if (w->new_fd >= 0) {
+        close(w->new_fd);
     }
+    report(s, w, covered);
     work_free(w);
 }
 
-/* Starts one piece of work: a plain group commit, or a snapshot. */
+/* Starts one piece of work: a plain group commit, or a snapshot (always a
+ * snapshot when the log is broken). */
 static void start_work(struct trib_store *s, int snapshot)
 {
     struct work *w = TRIB_NEW(struct work);
@@ -609,8 +793,9 @@ static void start_work(struct trib_store *s, int snapshot)
     /* Swap: the positions above are covered by these records. */
     w->wal = s->pending;
     trib_buf_init(&s->pending);
-    if (snapshot) {
+    if (snapshot || s->broken) {
         w->snapshot = 1;
+        w->skip_wal = s->broken;
         w->new_gen = s->gen + 1;
         trib_view_save(s->view, &w->snap);
         s->last_snapshot_ms = uv_now(s->loop);
@@ -639,7 +824,8 @@ static void on_tick(uv_timer_t *t)
     if (s->busy != NULL) {
         return;
     }
-    if (snapshot_due(s) && (dirty || s->st.wal_bytes > WAL_HEAD)) {
+    if (s->broken ||
+        (snapshot_due(s) && (dirty || s->st.wal_bytes > WAL_HEAD))) {
         start_work(s, 1);
     } else if (dirty) {
         start_work(s, 0);
@@ -649,15 +835,17 @@ static void on_tick(uv_timer_t *t)
 void trib_store_append(struct trib_store *s, struct trib_str agent_id,
                        const void *frame, size_t len)
 {
-    uint8_t head[REC_HEAD] = {0};
-    uint8_t alen = (uint8_t)(agent_id.n > 255 ? 255 : agent_id.n);
+    uint8_t head[REC_HEAD + 2] = {0};
+    uint16_t alen =
+        (uint16_t)(agent_id.n > TRIB_WIRE_STR_MAX ? TRIB_WIRE_STR_MAX
+                                                  : agent_id.n);
     uint32_t c;
     size_t start;
 
     /* Reserve the header, then checksum the payload in place. */
     start = s->pending.len;
+    put_u16(head + REC_HEAD, alen);
     trib_buf_append(&s->pending, head, sizeof(head));
-    trib_buf_append(&s->pending, &alen, 1);
     trib_buf_append(&s->pending, agent_id.p, alen);
     trib_buf_append(&s->pending, frame, len);
     c = crc(s->pending.data + start + REC_HEAD,
@@ -687,7 +875,17 @@ int trib_store_open(uv_loop_t *loop, const struct trib_store_opts *o,
         o->snapshot_wal_bytes > 0 ? o->snapshot_wal_bytes : 256u << 20;
     trib_buf_init(&s->pending);
 
-    if (mkdir(s->dir, 0700) != 0 && errno != EEXIST) {
+    if (mkdir(s->dir, 0700) == 0) {
+        /* A new directory: its entry in the parent must be on disk too. */
+        char *parent = trib_strdup(s->dir);
+        int err = fsync_dir(dirname(parent));
+
+        if (err != 0) {
+            TRIB_WARN("CRD-DATADIR", "cannot sync the parent of %s: %s", s->dir,
+                      strerror(err));
+        }
+        trib_free(parent);
+    } else if (errno != EEXIST) {
         TRIB_ERROR("CRD-DATADIR", "cannot create data directory %s: %s", s->dir,
                    strerror(errno));
         rv = TRIB_EIO;
@@ -748,6 +946,7 @@ void trib_store_on_written(struct trib_store *s, void (*fn)(void *arg),
 void trib_store_stats(const struct trib_store *s, struct trib_store_stats *st)
 {
     *st = s->st;
+    st->busy = s->busy != NULL;
 }
 
 static void free_store(uv_handle_t *h)

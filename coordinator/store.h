@@ -16,12 +16,15 @@
  *   snapshot.bin             header (magic "TRIBSNAP", version, the WAL
  *                            generation that follows it, length, crc32) +
  *                            the view image
- *   wal-<gen, 16 hex>.log    header (magic "TRIBWAL1", gen) + records
- *                            [u32 len][u32 crc32][u8 agent_len][agent id]
+ *   wal-<gen, 16 hex>.log    header (magic "TRIBWAL2", gen) + records
+ *                            [u32 len][u32 crc32][u16 agent_len][agent id]
  *                            [EVENT_BATCH frame], little-endian
+ *                            (store_int.h; "TRIBWAL1" logs, with a u8
+ *                            agent_len, are still read)
  * Start-up: load snapshot.bin (if any), replay every log with gen >= the
  * snapshot's through trib_view_apply (dedupe makes overlap harmless), cut a
- * torn tail at the first bad record (logged), then mark everything durable.
+ * torn tail at the first bad record (logged), sync the replayed logs, then
+ * mark everything durable.
  *
  * Ownership: the store borrows the view (which must outlive it).
  * Threading: loop thread, except the file writes in threadpool work.
@@ -71,7 +74,9 @@ struct trib_store_stats {
     uint64_t snapshots;   /* snapshots written                      */
     int64_t last_sync_us; /* duration of the last write + fdatasync */
     uint64_t replayed;    /* batches replayed at start-up           */
-    int failing;          /* the last write or sync failed          */
+    int failing;          /* the last log write or sync failed, or the
+                             last snapshot did                      */
+    int busy;             /* a write or snapshot is in flight       */
 };
 void trib_store_stats(const struct trib_store *s, struct trib_store_stats *st);
 
