@@ -474,7 +474,7 @@ static int forward_open(struct trib_agent *a)
     struct trib_agent_conf *cf = a->conf;
     struct trib_outbox_opts oo;
     struct trib_forwarder_opts fo;
-    char err[256], host[256] = "";
+    char err[256];
     uint64_t boot = 0;
     size_t i, q;
     int rv;
@@ -520,7 +520,7 @@ static int forward_open(struct trib_agent *a)
         }
         w->nqueues = (int)q;
     }
-    gethostname(host, sizeof(host) - 1);
+    gethostname(a->host, sizeof(a->host) - 1);
     memset(&fo, 0, sizeof(fo));
     fo.loop = a->loop;
     fo.outbox = a->outbox;
@@ -528,7 +528,7 @@ static int forward_open(struct trib_agent *a)
     fo.agent_id = cf->node_id;
     fo.boot_id = boot;
     fo.started_at = oo.started_at;
-    fo.host = host;
+    fo.host = a->host; /* borrowed by the forwarder: lives in the agent */
     fo.version = TRIB_VERSION;
     fo.secret = a->secret;
     fo.secret_len = a->secret_len;

@@ -315,6 +315,7 @@ struct trib_agent {
     struct trib_wire_client *hello_clients;
     struct trib_intents *intents; /* older boots' unresolved intents */
 
+    char host[256];          /* for HELLO (the forwarder borrows it) */
     int64_t clock_offset_us; /* database clock - local clock */
     int clock_known;
     int clock_busy; /* a clock probe is queued or in flight */
