@@ -22,7 +22,7 @@ enum { S_CHALLENGED, S_READY };
 /* Batches held back while the store's unwritten backlog is above this:
  * memory stays bounded when agents send faster than the disk writes; the
  * agents simply wait for their ACK (one batch in flight each). */
-#define BACKLOG_MAX (32u << 20)
+#define BACKLOG_MAX (16u << 20)
 
 struct deferred {
     struct trib_nngreq *req;
@@ -359,7 +359,7 @@ static void on_store_written(void *arg)
     struct session *s;
 
     while ((d = in->def_head) != NULL &&
-           trib_store_backlog(in->store) <= BACKLOG_MAX) {
+           trib_store_unwritten(in->store) <= BACKLOG_MAX) {
         in->def_head = d->next;
         if (in->def_head == NULL) {
             in->def_tail = NULL;
@@ -438,7 +438,7 @@ static void on_request(void *arg, struct trib_nngreq *req, uint32_t pipe,
     case TRIB_MSG_EVENT_BATCH:
         if (in->def_head != NULL ||
             (in->store != NULL &&
-             trib_store_backlog(in->store) > BACKLOG_MAX)) {
+             trib_store_unwritten(in->store) > BACKLOG_MAX)) {
             defer(in, req, pipe, data, len);
             break;
         }

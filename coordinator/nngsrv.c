@@ -18,6 +18,8 @@
 
 enum { CTX_RECV, CTX_HANDLER, CTX_SEND, CTX_DEAD };
 
+#define WAKE_BATCH 64
+
 struct trib_nngreq {
     struct trib_nngsrv *srv;
     nng_ctx ctx;
@@ -135,8 +137,16 @@ static void on_wake(uv_async_t *h)
     struct trib_nngsrv *s = h->data;
     struct trib_nngreq *r;
     struct pipe_note *gone, *n;
+    int served;
 
-    for (;;) {
+    /* At most WAKE_BATCH requests per wake-up, then wake again: with many
+     * busy peers the queue never empties, and timers (the store's group
+     * commit, liveness) must still get their turn on the loop. */
+    for (served = 0;; served++) {
+        if (served == WAKE_BATCH) {
+            uv_async_send(&s->wake);
+            break;
+        }
         pthread_mutex_lock(&s->mu);
         r = s->ready_head;
         if (r != NULL) {

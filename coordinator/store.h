@@ -64,6 +64,9 @@ void trib_store_append(struct trib_store *s, struct trib_str agent_id,
  * holds new batches back while this is above its bound, so memory stays
  * bounded when agents send faster than the disk writes. */
 size_t trib_store_backlog(const struct trib_store *s);
+/* Bytes appended and not yet handed to a write (the part of the backlog
+ * that grows while a write is in flight): ingest's bound. */
+size_t trib_store_unwritten(const struct trib_store *s);
 /* fn(arg) runs on the loop thread after every write finished. */
 void trib_store_on_written(struct trib_store *s, void (*fn)(void *arg),
                            void *arg);
