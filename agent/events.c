@@ -65,17 +65,8 @@ void trib_event_publish(struct trib_event_bus *bus,
 
 static void put_time(struct trib_buf *b, const char *key, int64_t us)
 {
-    char ts[40];
-
     trib_buf_printf(b, ",\"%s\":", key);
-    if (us == 0) {
-        trib_buf_puts(b, "null");
-        return;
-    }
-    trib_time_rfc3339(us, ts, sizeof(ts), 6);
-    trib_buf_putc(b, '"');
-    trib_buf_puts(b, ts);
-    trib_buf_putc(b, '"');
+    trib_buf_json_time(b, us);
 }
 
 static void put_str(struct trib_buf *b, const char *key, const char *s)
@@ -90,8 +81,8 @@ static void put_str(struct trib_buf *b, const char *key, const char *s)
 
 static void put_ms(struct trib_buf *b, const char *key, int64_t us)
 {
-    trib_buf_printf(b, ",\"%s\":%lld.%03lld", key, (long long)(us / 1000),
-                    (long long)((us < 0 ? -us : us) % 1000));
+    trib_buf_printf(b, ",\"%s\":", key);
+    trib_buf_json_ms(b, us);
 }
 
 void trib_event_to_json(struct trib_buf *b, const struct trib_event *ev)

@@ -29,24 +29,14 @@ static void put_tstr(struct trib_buf *b, const char *key, struct trib_str s)
 
 static void put_time(struct trib_buf *b, const char *key, int64_t us)
 {
-    char ts[40];
-
     trib_buf_printf(b, ",\"%s\":", key);
-    if (us == 0) {
-        trib_buf_puts(b, "null");
-        return;
-    }
-    trib_time_rfc3339(us, ts, sizeof(ts), 6);
-    trib_buf_printf(b, "\"%s\"", ts);
+    trib_buf_json_time(b, us);
 }
 
 static void put_ms(struct trib_buf *b, const char *key, int64_t us)
 {
-    uint64_t mag = us < 0 ? (uint64_t)0 - (uint64_t)us : (uint64_t)us;
-
-    trib_buf_printf(b, ",\"%s\":%s%llu.%03llu", key, us < 0 ? "-" : "",
-                    (unsigned long long)(mag / 1000),
-                    (unsigned long long)(mag % 1000));
+    trib_buf_printf(b, ",\"%s\":", key);
+    trib_buf_json_ms(b, us);
 }
 
 /* PostgreSQL's array_out quoting: quote empty elements, "NULL", and those

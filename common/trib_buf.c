@@ -2,6 +2,7 @@
  * trib_buf.c -- growable buffer and text encoders.
  */
 #include "trib_buf.h"
+#include "trib_time.h"
 #include "trib_mem.h"
 
 #include <inttypes.h>
@@ -208,6 +209,29 @@ void trib_buf_json_str(struct trib_buf *b, const char *s, size_t n)
     }
     trib_buf_append(b, p + i - run, run);
     trib_buf_putc(b, '"');
+}
+
+void trib_buf_json_time(struct trib_buf *b, int64_t us)
+{
+    char ts[40];
+
+    if (us == 0) {
+        trib_buf_puts(b, "null");
+        return;
+    }
+    trib_time_rfc3339(us, ts, sizeof(ts), 6);
+    trib_buf_putc(b, '"');
+    trib_buf_puts(b, ts);
+    trib_buf_putc(b, '"');
+}
+
+void trib_buf_json_ms(struct trib_buf *b, int64_t us)
+{
+    uint64_t mag = us < 0 ? (uint64_t)0 - (uint64_t)us : (uint64_t)us;
+
+    trib_buf_printf(b, "%s%llu.%03llu", us < 0 ? "-" : "",
+                    (unsigned long long)(mag / 1000),
+                    (unsigned long long)(mag % 1000));
 }
 
 void trib_buf_copy_field(struct trib_buf *b, const char *s)

@@ -43,6 +43,11 @@ void trib_buf_put_i64(struct trib_buf *b, int64_t v);
  * UTF-8 bytes and NUL are replaced by U+FFFD, so the output is valid JSON
  * that PostgreSQL's jsonb also accepts (it refuses \u0000). */
 void trib_buf_json_str(struct trib_buf *b, const char *s, size_t n);
+/* A JSON time value: "RFC 3339 UTC with microseconds", or null for 0. */
+void trib_buf_json_time(struct trib_buf *b, int64_t us);
+/* A JSON number of milliseconds with three decimals from microseconds,
+ * sign kept (-500 us -> -0.500). */
+void trib_buf_json_ms(struct trib_buf *b, int64_t us);
 
 /* Appends s as one field of PostgreSQL's COPY text format: backslash,
  * tab, newline and carriage return are escaped. */

@@ -25,6 +25,25 @@ static void test_grow(void **state)
     trib_buf_fini(&b);
 }
 
+static void test_json_time_ms(void **state)
+{
+    struct trib_buf b = TRIB_BUF_INIT;
+
+    (void)state;
+    trib_buf_json_ms(&b, -500);
+    trib_buf_putc(&b, ' ');
+    trib_buf_json_ms(&b, -1234567);
+    trib_buf_putc(&b, ' ');
+    trib_buf_json_ms(&b, 1204);
+    trib_buf_putc(&b, ' ');
+    trib_buf_json_time(&b, 0);
+    trib_buf_putc(&b, ' ');
+    trib_buf_json_time(&b, 1795792384238008LL);
+    assert_string_equal(b.data, "-0.500 -1234.567 1.204 null "
+                                "\"2026-11-27T15:13:04.238008Z\"");
+    trib_buf_fini(&b);
+}
+
 static void test_json_str(void **state)
 {
     struct trib_buf b = TRIB_BUF_INIT;
@@ -69,9 +88,8 @@ static void test_pgarray(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_grow),
-        cmocka_unit_test(test_json_str),
-        cmocka_unit_test(test_copy_field),
+        cmocka_unit_test(test_grow),         cmocka_unit_test(test_json_str),
+        cmocka_unit_test(test_json_time_ms), cmocka_unit_test(test_copy_field),
         cmocka_unit_test(test_pgarray),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
