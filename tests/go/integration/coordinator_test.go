@@ -6,12 +6,14 @@ package integration
 // counted twice).
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -488,4 +490,81 @@ func TestCoordinatorAgentKillLoop(t *testing.T) {
 		return harness.QueryInt(t, conn, `SELECT count(*) FROM river_job WHERE state = 'completed'`) == total
 	})
 	checkNothingLost(t, coord, conn, total)
+}
+
+// TestCoordinatorEventsSlowReader: `tributary events` is the cluster-wide
+// subscription; a reader that falls behind the coordinator's ring (here 16
+// events; the reader's stdout is not drained while 3,000 jobs finish) is
+// told exactly how many events it missed: printed events + reported missed
+// = every event applied, and no event is printed twice.
+func TestCoordinatorEventsSlowReader(t *testing.T) {
+	t.Parallel()
+	dbURL := harness.NewRiverDB(t)
+	conn := harness.Connect(t, dbURL)
+	secret := newSecret(t)
+	coord := harness.StartCoordinator(t, []string{"TRIBUTARY_SECRET=" + secret}, "--events-ring", "16")
+	clusterAgent(t, dbURL, coord, secret, "ev", "eq", filepath.Join(t.TempDir(), "outbox"), "")
+
+	cmd := exec.Command(harness.Bin(t, "tributary"), "events", "--control", coord.Control)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	time.Sleep(500 * time.Millisecond) // its first request sets "from now"
+
+	const total = 3000
+	insertJobs(t, conn, total, "tributary.noop", `{}`, "eq", 25)
+	if _, errs, code := coord.CLI(t, 90*time.Second, "wait", "--count", fmt.Sprint(total), "--timeout", "60s", "--quiet"); code != 0 {
+		t.Fatalf("wait: exit %d: %s", code, errs)
+	}
+	// Only now read what the reader printed (it blocked on the full pipe).
+	lines := make(chan string, 1024)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	var printed, missed int64
+	cursors := map[int64]bool{}
+	deadline := time.After(30 * time.Second)
+	for printed+missed < total {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("tributary events ended after %d events + %d missed", printed, missed)
+			}
+			var e struct {
+				Missed *int64 `json:"missed"`
+				Cursor *int64 `json:"cursor"`
+				Event  string `json:"event"`
+			}
+			if err := json.Unmarshal([]byte(l), &e); err != nil {
+				t.Fatalf("not JSON: %q", l)
+			}
+			switch {
+			case e.Missed != nil:
+				missed += *e.Missed
+			case e.Cursor != nil && e.Event == "job_completed":
+				if cursors[*e.Cursor] {
+					t.Errorf("cursor %d printed twice", *e.Cursor)
+				}
+				cursors[*e.Cursor] = true
+				printed++
+			default:
+				t.Errorf("unexpected line %q", l)
+			}
+		case <-deadline:
+			t.Fatalf("after 30 s: %d events printed + %d reported missed, want %d", printed, missed, total)
+		}
+	}
+	if printed+missed != total || missed == 0 {
+		t.Errorf("%d printed + %d missed, want %d with some missed (ring of 16)", printed, missed, total)
+	}
+	t.Logf("slow reader: %d events printed, %d reported missed", printed, missed)
 }
