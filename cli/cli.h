@@ -47,6 +47,9 @@ int trib_cli_failures(int argc, char **argv);
 /* A local cluster: PostgreSQL, coordinator, agents (cli/up.c). */
 int trib_cli_up(int argc, char **argv);
 int trib_cli_down(int argc, char **argv);
+/* Stress runs and their reports (cli/stress.c, cli/report.c). */
+int trib_cli_stress(int argc, char **argv);
+int trib_cli_report(int argc, char **argv);
 
 /*
  * Picks the connection string: 'flag' (--database-url) when given, else

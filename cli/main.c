@@ -36,6 +36,10 @@ static const struct command commands[] = {
      trib_cli_up},
     {"down", "stop a cluster started with 'tributary up --detach'",
      trib_cli_down},
+    {"stress", "a load test: insert delayed jobs, follow them, report",
+     trib_cli_stress},
+    {"report", "render a saved stress run again, or compare two runs",
+     trib_cli_report},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
