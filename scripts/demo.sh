@@ -2,7 +2,7 @@
 # demo.sh -- the README's main command: set up, build, and run a small
 # mixed-strategy load on a local cluster, then report.
 #
-#   scripts/demo.sh [--jobs N] [--keep]
+#   scripts/demo.sh [--plan FILE] [--jobs N] [--keep]
 #
 # What it does:
 #   1. installs missing packages and builds (build/);
@@ -12,30 +12,33 @@
 #   3. `tributary up --detach`: a coordinator and three agents ("nodes"),
 #      each with a notify-mode client on queue "notify_q" and a poll-mode
 #      client on queue "poll_q", forwarding every event to the coordinator;
-#   4. inserts N jobs per queue with `tributary insert`: sleeps of 5-25 ms
-#      scheduled 0-3 s after insertion, plus ~5 % jobs that fail;
-#   5. `tributary wait` returns the moment the coordinator has seen every job
-#      finish; then `tributary status` (counts, rates, latency per queue and
-#      per mode -- notify vs poll --, the database view beside the event
-#      view) and `tributary failures`;
-#   6. stops everything (`tributary down`; --keep leaves the cluster running
-#      and prints how to use it).
+#   4. `tributary stress --plan docs/plans/mixed-demo.yaml`: a mixed-strategy
+#      load test -- equal load on notify_q and poll_q, jobs due 2-4 s after
+#      insertion, ~5 % of attempts failing (retried once), the arrival rate
+#      ramped through four stages (~20,000 jobs) -- followed to the last job
+#      through the coordinator's events and river_job; it prints the summary
+#      and writes .tmp/demo/report/report.html (--jobs N: N jobs at 1000/s
+#      instead of the stages);
+#   5. stops everything (`tributary down`; --keep leaves the cluster running
+#      and prints how to use it). Exit code: tributary stress's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-JOBS=2000
+JOBS=""
 KEEP=0
+PLAN=docs/plans/mixed-demo.yaml
 while [ $# -gt 0 ]; do
     case "$1" in
     --jobs) JOBS=$2; shift ;;
+    --plan) PLAN=$2; shift ;;
     --keep) KEEP=1 ;;
     -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "demo.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
-case "$JOBS" in ''|*[!0-9]*) echo "demo.sh: --jobs needs a number" >&2; exit 2 ;; esac
+case "$JOBS" in *[!0-9]*) echo "demo.sh: --jobs needs a number" >&2; exit 2 ;; esac
 
 export PATH="/usr/local/go/bin:$PATH"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -73,36 +76,25 @@ say "local cluster: coordinator + 3 agents x (notify client on notify_q, poll cl
 . "$CLUSTER/env"
 export TRIBUTARY_CONTROL DATABASE_URL
 
-say "inserting $JOBS jobs per queue (sleeps 5-25 ms, delayed 0-3 s; ~5% failing)"
-FAILS=$((JOBS / 20))
-OK=$((JOBS - FAILS))
-for q in notify_q poll_q; do
-    for ms in 5 15 25; do
-        "$BIN/tributary" insert --database-url "$URL" --queue "$q" --quiet \
-            --count $((OK / 3)) --kind tributary.sleep --args "{\"ms\": $ms}" \
-            --spread 3s --batch 500
-    done
-    "$BIN/tributary" insert --database-url "$URL" --queue "$q" --quiet \
-        --count $((OK - 3 * (OK / 3))) --kind tributary.noop --spread 3s
-    "$BIN/tributary" insert --database-url "$URL" --queue "$q" --quiet \
-        --count "$FAILS" --kind tributary.fail --max-attempts 1 \
-        --args '{"message": "payment gateway timeout"}' --spread 3s
-done
-TOTAL=$((2 * JOBS))
-echo "inserted $TOTAL jobs"
-
-say "waiting for every job to finish (tributary wait: cluster-wide, from the events)"
-"$BIN/tributary" wait --count "$TOTAL" --timeout 5m
-
-say "tributary status"
-sleep 1.5 # one more database poll, so both views are current
-"$BIN/tributary" status
-
-say "tributary failures"
-"$BIN/tributary" failures
+say "stress run: $PLAN${JOBS:+ (--jobs $JOBS)}"
+# Mixed strategy: equal load on notify_q (notify clients) and poll_q (poll
+# clients), jobs due 2-4 s after insertion, ~5 % failing attempts retried
+# once, four stages ramping the arrival rate; thresholds decide the exit
+# code. Ends with the summary and the path of the HTML report.
+EXTRA=()
+if [ -n "$JOBS" ]; then
+    EXTRA=(--jobs "$JOBS" --rate 1000)
+fi
+set +e
+"$BIN/tributary" stress --plan "$PLAN" --out "$RUN/report" "${EXTRA[@]}"
+CODE=$?
+set -e
+echo
+echo "HTML report: $RUN/report/report.html"
 
 if [ $KEEP = 1 ]; then
     echo
     echo "The cluster keeps running: . $CLUSTER/env; tributary watch"
     echo "Stop it: $BIN/tributary down --dir $CLUSTER; scripts/pg.sh stop $PGDIR"
 fi
+exit "$CODE"
