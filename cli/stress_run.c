@@ -217,19 +217,53 @@ static int all_finished(const struct stress_ctx *ctx)
     }
 }
 
+/* Seconds the schedule still needs from stage 'cur' on (count stages as
+ * fast as possible count as 0), plus the longest delay; -1 unknown. */
+static double schedule_left(const struct stress_ctx *ctx, int64_t now)
+{
+    const struct stress_plan *pl = &ctx->plan;
+    const struct stress_ins_progress *p = &ctx->prog;
+    double left = 0;
+    int i;
+
+    for (i = p->stage; i < pl->nstages; i++) {
+        const struct stress_stage *st = &pl->stages[i];
+        double secs = st->duration_us > 0 ? (double)st->duration_us / 1e6
+                      : st->rate > 0      ? (double)st->count / st->rate
+                                          : 0;
+        if (i == p->stage && p->stages[i].started_us > 0) {
+            secs -= (double)(now - p->stages[i].started_us) / 1e6;
+        }
+        left += secs > 0 ? secs : 0;
+    }
+    return left + (double)(pl->delay_us + pl->spread_us) / 1e6;
+}
+
 static void progress(struct stress_ctx *ctx, int64_t now, int final)
 {
-    static int64_t last_plain;
+    static int64_t last_plain, hist_t[8], hist_n[8];
+    static unsigned nhist;
     const struct stress_ins_progress *p = &ctx->prog;
-    char a[32], b[32], c[32], d[32], e[32];
-    int64_t fin = ctx->plan.monitor == STRESS_MONITOR_EVENTS
-                      ? events_finished(ctx)
-                      : ctx->db_finished;
+    char a[32], b[32], c[32], d[32], e[32], f[32], stage[96], eta[32];
+    int64_t evfin = events_finished(ctx);
+    int64_t fin = ctx->plan.monitor == STRESS_MONITOR_EVENTS ? evfin
+                  : ctx->plan.monitor == STRESS_MONITOR_POLLING
+                      ? ctx->db_finished
+                      : (evfin < ctx->db_finished ? evfin : ctx->db_finished);
     int64_t failed =
         ctx->db_states[TRIB_WS_DISCARDED] + ctx->db_states[TRIB_WS_CANCELLED];
-    double el = (double)(now - ctx->started_us) / 1e6;
-    char stage[96];
+    double el = (double)(now - ctx->started_us) / 1e6, rate = 0, left = -1;
+    unsigned oldest;
 
+    /* Finishing rate over the last few seconds. */
+    hist_t[nhist % 8] = now;
+    hist_n[nhist % 8] = fin;
+    nhist++;
+    oldest = nhist > 6 ? (nhist - 6) % 8 : 0;
+    if (now > hist_t[oldest]) {
+        rate = (double)(fin - hist_n[oldest]) * 1e6 /
+               (double)(now - hist_t[oldest]);
+    }
     if (ctx->quiet) {
         return;
     }
@@ -237,26 +271,41 @@ static void progress(struct stress_ctx *ctx, int64_t now, int final)
         return;
     }
     last_plain = now;
-    if (p->stage < ctx->plan.nstages) {
+    if (p->stage < ctx->plan.nstages && !p->done) {
         snprintf(stage, sizeof(stage), "stage %d/%d %s %.0f/s", p->stage + 1,
                  ctx->plan.nstages, ctx->plan.stages[p->stage].name,
                  p->rate_now);
+        left = schedule_left(ctx, now);
     } else {
-        snprintf(stage, sizeof(stage), "inserted");
+        snprintf(stage, sizeof(stage), "all inserted");
+        if (rate > 0) {
+            left = (double)(p->inserted - fin) / rate;
+        }
     }
-    fprintf(
-        stderr,
-        "%s%5.0fs  %s  inserted %s/%s%s  finished %s  failed %s  "
-        "[events %s | db %s]%s",
-        ctx->tty ? "\r\033[K" : "", el, stage,
-        stress_fmt_int(a, sizeof(a), p->inserted),
-        stress_fmt_int(b, sizeof(b), stress_plan_jobs(&ctx->plan)),
-        p->due > p->inserted + ctx->plan.batch * ctx->plan.streams ? " (behind)"
-                                                                   : "",
-        stress_fmt_int(c, sizeof(c), fin), stress_fmt_int(d, sizeof(d), failed),
-        stress_fmt_int(e, sizeof(e), events_finished(ctx)),
-        stress_fmt_int(a, sizeof(a), ctx->db_finished),
-        ctx->tty && !final ? "" : "\n");
+    if (final) {
+        snprintf(eta, sizeof(eta), "%s", "");
+    } else if (left >= 0) {
+        snprintf(eta, sizeof(eta), " | ETA %.0fs", left);
+    } else {
+        snprintf(eta, sizeof(eta), " | ETA ?");
+    }
+    fprintf(stderr,
+            "%s%5.0fs  %s | inserted %s/%s%s | finished %s (%.0f/s) "
+            "failed %s%s",
+            ctx->tty ? "\r\033[K" : "", el, stage,
+            stress_fmt_int(a, sizeof(a), p->inserted),
+            stress_fmt_int(b, sizeof(b), stress_plan_jobs(&ctx->plan)),
+            p->due > p->inserted + (int64_t)ctx->plan.batch * ctx->plan.streams
+                ? " (behind)"
+                : "",
+            stress_fmt_int(c, sizeof(c), fin), rate > 0 ? rate : 0,
+            stress_fmt_int(d, sizeof(d), failed), eta);
+    if (ctx->plan.monitor == STRESS_MONITOR_BOTH && ctx->ctl != NULL) {
+        fprintf(stderr, " [events %s, db %s]",
+                stress_fmt_int(e, sizeof(e), evfin),
+                stress_fmt_int(f, sizeof(f), ctx->db_finished));
+    }
+    fputs(ctx->tty && !final ? "" : "\n", stderr);
     fflush(stderr);
 }
 
@@ -398,35 +447,36 @@ int stress_read_rows(struct stress_ctx *ctx)
     int rv = -1;
 
 #define US(col) "(extract(epoch from " col ") * 1000000)::bigint"
-    trib_buf_printf(&sql,
-                    "SELECT id, state::text, queue, kind, attempt, "
-                    "max_attempts, " US("created_at") ", " US("scheduled_at") ", " US(
-                        "attempted_at") ", " US("finalized_at") ", "
-                                                                "(metadata->'"
-                                                                "tributary'->>'"
-                                                                "due_us')::"
-                                                                "bigint, "
-                                                                "(metadata->'"
-                                                                "tributary'->>'"
-                                                                "stage')::int, "
-                                                                "attempted_by["
-                                                                "cardinality("
-                                                                "attempted_by)]"
-                                                                ", "
-                                                                "coalesce("
-                                                                "cardinality("
-                                                                "errors), 0), "
-                                                                "errors["
-                                                                "cardinality("
-                                                                "errors)]->>'"
-                                                                "error' "
-                                                                "FROM %s WHERE "
-                                                                "id > $1 AND "
-                                                                "metadata @> "
-                                                                "$2::jsonb "
-                                                                "ORDER BY id "
-                                                                "LIMIT $3",
-                    ctx->table);
+    trib_buf_printf(
+        &sql,
+        "SELECT id, state::text, queue, kind, attempt, "
+        "max_attempts, " US("created_at") ", " US("scheduled_at") ", " US(
+            "attempted_at") ", " US("finalized_at") ", "
+                                                    "(metadata->'"
+                                                    "tributary'->>'"
+                                                    "due_us')::"
+                                                    "bigint, "
+                                                    "(metadata->'"
+                                                    "tributary'->>'"
+                                                    "stage')::int, "
+                                                    "attempted_by["
+                                                    "cardinality("
+                                                    "attempted_by)]"
+                                                    ", "
+                                                    "coalesce("
+                                                    "cardinality("
+                                                    "errors), 0), "
+                                                    "errors["
+                                                    "cardinality("
+                                                    "errors)]->>'"
+                                                    "error' "
+                                                    "FROM %s WHERE "
+                                                    "id > $1 AND "
+                                                    "metadata @> "
+                                                    "$2::jsonb "
+                                                    "ORDER BY id "
+                                                    "LIMIT $3",
+        ctx->table);
 #undef US
     snprintf(limit, sizeof(limit), "%d", READ_CHUNK);
     for (;;) {
