@@ -31,6 +31,10 @@ int stress_res_open(PGconn *db, struct trib_ctl *ctl, int64_t t0_us,
                     struct stress_res **out);
 void stress_res_free(struct stress_res *r); /* NULL ok */
 
+/* River's schema (copied; NULL or "": river_job as the connection's
+ * search_path finds it, the default). Call before the first sample. */
+void stress_res_schema(struct stress_res *r, const char *schema);
+
 /* Takes one sample (call about once a second; a second call within the
  * same second replaces that second's sample). Never fails: a query that
  * fails leaves nulls in that second and is remembered for the report. */

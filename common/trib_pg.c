@@ -838,6 +838,37 @@ int trib_err_from_pg(const PGresult *res)
     return TRIB_EDB;
 }
 
+size_t trib_pg_app_name(char *out, size_t n, const char *prefix,
+                        const char *suffix)
+{
+    size_t lp = strlen(prefix), ls = suffix ? strlen(suffix) : 0;
+    size_t len = lp + ls, max = TRIB_PG_APP_NAME_MAX;
+
+    if (n == 0) {
+        return 0;
+    }
+    if (max > n - 1) {
+        max = n - 1;
+    }
+    if (len > max) {
+        len = max;
+        /* back up over continuation bytes (10xxxxxx) to a character start */
+        while (len > 0 &&
+               ((unsigned char)(len < lp ? prefix[len] : suffix[len - lp]) &
+                0xC0) == 0x80) {
+            len--;
+        }
+    }
+    if (len <= lp) {
+        memcpy(out, prefix, len);
+    } else {
+        memcpy(out, prefix, lp);
+        memcpy(out + lp, suffix, len - lp);
+    }
+    out[len] = '\0';
+    return len;
+}
+
 void trib_pg_quote_ident(struct trib_buf *b, const char *ident)
 {
     const char *p;

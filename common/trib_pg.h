@@ -105,6 +105,18 @@ const char *trib_pg_sqlstate(const PGresult *res);
 /* libpq's connection-status/result status -> trib_err (the one adapter). */
 int trib_err_from_pg(const PGresult *res);
 
+/*
+ * application_name: PostgreSQL keeps at most TRIB_PG_APP_NAME_MAX bytes
+ * (NAMEDATALEN - 1). trib_pg_app_name() writes prefix + suffix into out
+ * (n >= 1 bytes, NUL-terminated), cut to at most TRIB_PG_APP_NAME_MAX and
+ * n - 1 bytes at a UTF-8 character boundary (never inside a multi-byte
+ * sequence), so PostgreSQL receives a name it keeps whole. Returns the
+ * length written. suffix may be NULL.
+ */
+#define TRIB_PG_APP_NAME_MAX 63
+size_t trib_pg_app_name(char *out, size_t n, const char *prefix,
+                        const char *suffix);
+
 /* Appends a double-quoted SQL identifier (for schema and channel names). */
 struct trib_buf;
 void trib_pg_quote_ident(struct trib_buf *b, const char *ident);
