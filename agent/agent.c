@@ -76,12 +76,20 @@ static void agent_pg_opts(struct trib_agent *a, const char *name,
  * other statements only run when there is data and keep cached plans. */
 #define CUSTOM_PLANS_SQL "SET plan_cache_mode = force_custom_plan"
 
-int trib__agent_pg(struct trib_agent *a, const char *name, int custom_plans,
-                   struct trib_pg **out)
+int trib__agent_pg(struct trib_agent *a, const char *client_id,
+                   const char *name, int custom_plans, struct trib_pg **out)
 {
+    char app[TRIB_PG_APP_NAME_MAX + 1];
     struct trib_pg_opts o;
 
     agent_pg_opts(a, name, &o);
+    if (client_id != NULL) {
+        /* A client's sessions carry its id, so pg_stat_activity tells the
+         * clients apart (tributary stress compares notify- and poll-mode
+         * clients' database load by it). */
+        trib_pg_app_name(app, sizeof(app), "tributary-agent:", client_id);
+        o.app_name = app; /* copied by trib_pg_create() */
+    }
     if (custom_plans) {
         o.setup_sql = CUSTOM_PLANS_SQL;
     }

@@ -333,9 +333,12 @@ struct trib_agent {
 int64_t trib__db_now(const struct trib_agent *a);
 /* A connection to the agent's database (created, not started), labelled
  * 'name' in logs; custom_plans: plan every execution (fetch sessions).
+ * client_id: the client the session works for (its application_name is
+ * then "tributary-agent:<client id>", cut to 63 bytes at a UTF-8
+ * boundary), NULL for the agent's own sessions ("tributary-agent").
  * 0 or a trib_err. */
-int trib__agent_pg(struct trib_agent *a, const char *name, int custom_plans,
-                   struct trib_pg **out);
+int trib__agent_pg(struct trib_agent *a, const char *client_id,
+                   const char *name, int custom_plans, struct trib_pg **out);
 /* Called by clients when they might have become idle (shutdown). */
 void trib__agent_check_stopped(struct trib_agent *a);
 

@@ -25,7 +25,7 @@ int trib__client_create(struct trib_agent *a, const struct trib_client_conf *cf,
     c->conf = cf;
     c->id = cf->id;
     snprintf(name, sizeof(name), "%s/fetch", c->id);
-    rv = trib__agent_pg(a, name, 1, &c->fetch_pg);
+    rv = trib__agent_pg(a, c->id, name, 1, &c->fetch_pg);
     if (rv != 0) {
         goto fail_client;
     }

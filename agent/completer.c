@@ -586,7 +586,7 @@ int trib__completer_create(struct trib_client *c, struct trib_completer **out)
     int rv;
 
     snprintf(name, sizeof(name), "%s/complete", c->id);
-    rv = trib__agent_pg(a, name, 0, &cm->pg);
+    rv = trib__agent_pg(a, c->id, name, 0, &cm->pg);
     if (rv != 0) {
         trib_free(cm);
         return rv;

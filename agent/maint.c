@@ -569,7 +569,7 @@ int trib__maint_create(struct trib_agent *a, struct trib_maint **out)
 
 static int open_connection(struct trib_maint *m)
 {
-    int rv = trib__agent_pg(m->agent, "maintenance", 0, &m->pg);
+    int rv = trib__agent_pg(m->agent, NULL, "maintenance", 0, &m->pg);
 
     if (rv == 0) {
         trib_pg_start(m->pg);

@@ -122,18 +122,21 @@ func (l *serverLog) since(from int64) []string {
 var logPidRE = regexp.MustCompile(`\[(\d+)\]`)
 
 // agentBackends samples pg_stat_activity until stop is closed: the backend
-// pids of tributary-agent sessions in this database and whether any of
-// them was seen with a LISTEN as its current/last statement.
+// pids of tributary-agent sessions in this database (the agent's own,
+// application_name 'tributary-agent', and its clients', 'tributary-agent:<client
+// id>'), the names seen, and whether any of them was seen with a LISTEN as
+// its current/last statement.
 type agentBackends struct {
 	mu         sync.Mutex
 	pids       map[int]bool
+	apps       map[string]bool
 	listenSeen []string
 	maxConns   int
 }
 
 func sampleBackends(t *testing.T, dbURL string, stop <-chan struct{}, done chan<- *agentBackends) {
 	c, err := pgx.Connect(context.Background(), dbURL)
-	res := &agentBackends{pids: map[int]bool{}}
+	res := &agentBackends{pids: map[int]bool{}, apps: map[string]bool{}}
 	if err != nil {
 		t.Errorf("sampler connect: %v", err)
 		done <- res
@@ -141,16 +144,18 @@ func sampleBackends(t *testing.T, dbURL string, stop <-chan struct{}, done chan<
 	}
 	defer c.Close(context.Background())
 	for {
-		rows, err := c.Query(context.Background(), `SELECT pid, query FROM pg_stat_activity
-			WHERE datname = current_database() AND application_name = 'tributary-agent'`)
+		rows, err := c.Query(context.Background(), `SELECT pid, query, application_name FROM pg_stat_activity
+			WHERE datname = current_database()
+			  AND (application_name = 'tributary-agent' OR application_name LIKE 'tributary-agent:%')`)
 		if err == nil {
 			n := 0
 			for rows.Next() {
 				var pid int
-				var q string
-				if rows.Scan(&pid, &q) == nil {
+				var q, app string
+				if rows.Scan(&pid, &q, &app) == nil {
 					n++
 					res.pids[pid] = true
+					res.apps[app] = true
 					if strings.Contains(strings.ToUpper(q), "LISTEN") {
 						res.listenSeen = append(res.listenSeen, strconv.Itoa(pid)+": "+q)
 					}
@@ -178,7 +183,7 @@ func sampleBackends(t *testing.T, dbURL string, stop <-chan struct{}, done chan<
 // statement log for this test's database only (ALTER DATABASE ... SET
 // log_statement = 'all') and reads the server log back (pg_read_file),
 // keeping the lines of the agent's own backends (pids sampled from
-// pg_stat_activity, application_name 'tributary-agent'). The poll-mode run
+// pg_stat_activity, application_name 'tributary-agent[:<client id>]'). The poll-mode run
 // must log statements from those backends (so the check can see them) and
 // none of them may contain LISTEN; pg_stat_activity must never show a
 // LISTEN as an agent backend's query either. A notify-mode agent run the
@@ -226,7 +231,7 @@ func TestAgentFetchPollModeNoListen(t *testing.T) {
 	}
 
 	b, lines, lats := run("poll")
-	t.Logf("poll mode: %d agent backends (at most %d at once), %d statement-log lines, latencies %v", len(b.pids), b.maxConns, len(lines), lats)
+	t.Logf("poll mode: %d agent backends (at most %d at once) named %v, %d statement-log lines, latencies %v", len(b.pids), b.maxConns, b.apps, len(lines), lats)
 	if len(b.pids) == 0 || len(grepLines(lines, "statement:"))+len(grepLines(lines, "execute")) == 0 {
 		t.Fatalf("the statement log shows nothing from the agent's backends %v: the check would be blind", b.pids)
 	}
@@ -238,6 +243,11 @@ func TestAgentFetchPollModeNoListen(t *testing.T) {
 	}
 	if b.maxConns > 4 {
 		t.Errorf("poll-mode agent held %d connections, want at most 4 (control, fetch, completer, maintenance)", b.maxConns)
+	}
+	// The client's sessions (fetch, completer) carry its id; the agent's
+	// own (control, maintenance) the plain name.
+	if !b.apps["tributary-agent:mode-poll"] || !b.apps["tributary-agent"] || len(b.apps) != 2 {
+		t.Errorf("application names seen %v, want tributary-agent and tributary-agent:mode-poll", b.apps)
 	}
 	var max time.Duration
 	for _, l := range lats {

@@ -153,7 +153,9 @@ func testOutage(t *testing.T, mode string) {
 	t.Logf("PostgreSQL back after %s", time.Since(down))
 	conn = harness.Connect(t, dbURL)
 
-	// New jobs after the recovery: found through the re-established LISTEN.
+	// New jobs after the recovery: found through the re-established LISTEN
+	// (on the agent's listener session, application_name 'tributary-agent';
+	// its clients' sessions are 'tributary-agent:<client id>').
 	harness.Eventually(t, 15*time.Second, "the agent reconnected", func() bool {
 		return harness.QueryInt(t, conn, `SELECT count(*) FROM pg_stat_activity
 			WHERE application_name = 'tributary-agent' AND query LIKE '%LISTEN%'`) == 1

@@ -248,6 +248,12 @@ func cpuSnap(argv []string) int {
 					var pid int
 					var name string
 					if rows.Scan(&pid, &name) == nil {
+						// an agent's client sessions are named
+						// "tributary-agent:<client id>": one group with
+						// the agent's own sessions
+						if strings.HasPrefix(name, "tributary-agent:") {
+							name = "tributary-agent"
+						}
 						names[pid] = name
 					}
 				}
