@@ -16,6 +16,8 @@ PKGS=(
     postgresql-15 postgresql-client-15
     clang clang-format libclang-rt-14-dev
     python3 util-linux procps iproute2
+    # headless screenshots of the HTML stress report (tests/go/harness/chromium.go)
+    chromium fonts-dejavu-core
 )
 
 missing=()

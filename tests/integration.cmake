@@ -19,3 +19,5 @@ trib_go_test(coordinator_kill "^TestCoordinator(Kill9|AgentKill9|AgentKillLoop)"
 trib_go_test(coordinator_frames "^TestCoordinator(HostileFrames|EventsSlowReader)" TIMEOUT 180)
 trib_go_test(coordinator_poll "^TestCoordinatorPoll" TIMEOUT 300)
 trib_go_test(cli_up "^TestCLIUpDown" TIMEOUT 180)
+# headless Chromium screenshots and pixel counts (tests/go/harness/chromium.go)
+trib_go_test(chromium "^TestChromium" TIMEOUT 300)
