@@ -104,8 +104,8 @@ struct stress_plan {
     int priority;               /* 1..4 [1] */
     int max_attempts;           /* 1..32767 [25] */
     char queues[STRESS_MAX_QUEUES][STRESS_QUEUE_MAX]; /* round-robin */
-    int nqueues;                                      /* [1: "default"] */
-    char tags[STRESS_MAX_TAGS][STRESS_QUEUE_MAX];     /* extra tags */
+    int nqueues; /* [1: "default"], set by finish() when none given */
+    char tags[STRESS_MAX_TAGS][STRESS_QUEUE_MAX]; /* extra tags */
     int ntags;
     int64_t delay_us;  /* scheduled_at = insertion time + delay [0] */
     int64_t spread_us; /* + uniform random 0..spread [0] */
@@ -144,6 +144,7 @@ struct stress_plan {
     int64_t flag_jobs;
     double flag_rate;
     int flag_stages;
+    unsigned flag_seen; /* list flags given (STRESS_SEEN_* bits) */
 };
 
 void stress_plan_init(struct stress_plan *p);
@@ -162,10 +163,12 @@ int stress_plan_parse(struct stress_plan *p, const char *text, size_t len,
  * "jobs", "stage", "threshold"; value NULL for switches such as "mixed").
  * Repeatable flags (stage, threshold, queue, tag) append; the first
  * --stage replaces the plan file's stages, the first --threshold its
- * thresholds. 0, TRIB_EINVAL (err: "--jobs: expected 1..100000000, got
- * 'x'") or TRIB_ENOENT (not a plan flag: the caller handles it).
- * Flags: name jobs rate stage (DURATION:TARGET or COUNTxRATE... see
- * docs/STRESS.md) start-rate kind args queue priority max-attempts tag
+ * thresholds, --queue/--tag the file's lists. Call it after
+ * stress_plan_load(). 0, TRIB_EINVAL (err: "--jobs: expected an integer
+ * 1..100000000, got 'x'") or TRIB_ENOENT (not a plan flag: the caller
+ * handles it; err untouched).
+ * Flags: name jobs rate stage ([NAME=]DURATION:TARGET, COUNT@RATE or
+ * COUNT, docs/STRESS.md) start-rate kind args queue priority max-attempts tag
  * delay spread mixed notify-queue poll-queue method batch streams timeout
  * grace monitor threshold database-url schema control out.
  */
@@ -177,7 +180,7 @@ int stress_plan_flag(struct stress_plan *p, const char *flag, const char *value,
 int stress_plan_finish(struct stress_plan *p, char *err, size_t errlen);
 
 /* Jobs the plan inserts when nothing stops it early (ramp stages: the
- * rounded integral of their rate). */
+ * integral of their rate rounded down, = stress_stage_due at the end). */
 int64_t stress_plan_jobs(const struct stress_plan *p);
 
 /* The rate (jobs/s) stage i starts from: start_rate for the first stage,
