@@ -12,14 +12,17 @@
  *     the stage (metadata stage); attempted_by's last entry names the
  *     client when no event was seen.
  * Repeated input never counts twice (events: per (job, attempt, kind) and
- * the greatest 'at' wins; rows replace the row-derived fields).
+ * the greatest 'at' wins -- snoozed/interrupted events per (job, attempt,
+ * kind, at), as River restores the attempt on those; rows replace the
+ * row-derived fields).
  *
  * Definitions (per job; times are database clock, us):
  *   due        = metadata due_us (else the first event's scheduled_at, else
  *                the row's scheduled_at when attempt <= 1)
  *   end_to_end = finalized_at - due        (final jobs only)
- *   pickup     = first attempted_at - due  (first attempt; from the event
- *                of attempt 1 or, for attempt 1 jobs, the row)
+ *   pickup     = first attempted_at - due  (first attempt: the earliest
+ *                attempted_at of the job's events and, for attempt 1
+ *                jobs, of the row -- a snoozed job's row shows its last run)
  *   queue_wait = River's QueueWaitDuration of each attempt (events)
  *   run        = River's RunDuration of each attempt (events)
  *   complete   = River's CompleteDuration of each attempt (events)
