@@ -579,7 +579,9 @@ int trib_cli_stress(int argc, char **argv)
                 ctx->plan.nstages == 1 ? "" : "s", ctx->out_dir);
     }
     ctx->started_us = trib_now_us();
-    stress_res_open(ctx->db, ctx->ctl, ctx->started_us, &ctx->res);
+    if (stress_res_open(ctx->db, ctx->ctl, ctx->started_us, &ctx->res) == 0) {
+        stress_res_schema(ctx->res, ctx->schema);
+    }
     if (stress_ins_start(&io, &ctx->ins, err, sizeof(err)) != 0) {
         fprintf(stderr, STRESS_PROG ": %s\n", err);
         goto out;
