@@ -481,6 +481,12 @@ static int finish(struct stress_ctx *ctx, int json_out)
     info.exit_code = 0;
     doc = stress_report_build(ctx->rec, &info);
     passed = stress_thresholds_apply(&ctx->plan, doc);
+    /* Exit 5 follows the report's own comparison (finished, completed,
+     * discarded and cancelled by events vs river_job). */
+    if (ctx->ctl != NULL) {
+        ctx->disagree = json_is_false(
+            json_object_get(json_object_get(doc, "monitors"), "agree"));
+    }
     code = exit_code(ctx, passed);
     json_object_set_new(json_object_get(doc, "run"), "exit_code",
                         json_integer(code));
