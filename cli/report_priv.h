@@ -23,7 +23,7 @@
 
 #include "trib_buf.h"
 
-/* ---- accessors (report_fmt.c) ------------------------------------------- */
+/* ---- accessors (report_fmt.c) -------------------------------------------- */
 
 /* Follows a dotted path of object keys ("latency_ms.end_to_end.p95");
  * NULL when any step is missing or not an object. */
@@ -38,7 +38,7 @@ const json_t *rp_arr(const json_t *o, const char *path);
  * *n doubles (NULL when *n == 0); free with trib_free. */
 double *rp_doubles(const json_t *arr, size_t *n);
 
-/* ---- human units (report_fmt.c); NaN prints as "-" ---------------------- */
+/* ---- human units (report_fmt.c); NaN prints as "-" ----------------------- */
 
 /* Compact durations from ms, trailing zeros dropped: "412us", "4.25ms",
  * "30ms", "141ms", "1.25s", "12.5s", "2m05s", "1h02m". */
@@ -75,7 +75,7 @@ void rp_fmt(char *buf, size_t n, enum rp_unit u, double v);
 /* A threshold's unit string ("ms", "ratio", "jobs/s", "count"). */
 enum rp_unit rp_unit_of(const char *threshold_unit);
 
-/* ---- text safety -------------------------------------------------------- */
+/* ---- text safety --------------------------------------------------------- */
 
 /* HTML-escapes s (& < > " '); NULL appends "-". Control characters other
  * than tab and newline are dropped. */
@@ -87,7 +87,7 @@ void rp_clean(char *buf, size_t n, const char *s, size_t max);
 /* The run's stage names by index ("stage-N" when unnamed). */
 const char *rp_stage_name(const json_t *doc, long idx, char *buf, size_t n);
 
-/* ---- charts (report_svg.c) ---------------------------------------------- */
+/* ---- charts (report_svg.c) ----------------------------------------------- */
 
 #define RP_MAX_LINES  12
 #define RP_MAX_MARKS  24
@@ -159,7 +159,7 @@ void rp_bars_svg(struct trib_buf *b, const char *id, const char *title,
 /* The palette colour of index i (CSS colour, static). */
 const char *rp_color(int i);
 
-/* ---- HTML page pieces (report_html.c) ----------------------------------- */
+/* ---- HTML page pieces (report_html.c) ------------------------------------ */
 
 /* <!DOCTYPE html> ... <body><h1>title</h1> with the inline stylesheet. */
 void rp_html_open(struct trib_buf *b, const char *title);

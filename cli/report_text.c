@@ -81,8 +81,7 @@ static void cell(struct out *o, const char *key, const char *val, size_t w)
     }
 }
 
-/* ---- header ----------------------------------------------------------------
- */
+/* ---- header -------------------------------------------------------------- */
 
 static void stage_shape(const json_t *s, char *buf, size_t n)
 {
@@ -459,20 +458,56 @@ static void monitors(struct out *o, const json_t *doc)
     }
 }
 
+/* Appends s word-wrapped to lines of at most 'width' columns, each
+ * starting with 'indent' spaces. */
+static void wrap(struct out *o, const char *s, size_t indent, size_t width)
+{
+    size_t col = 0, n;
+
+    while (*s) {
+        while (*s == ' ') {
+            s++;
+        }
+        n = strcspn(s, " ");
+        if (n == 0) {
+            break;
+        }
+        if (col == 0) {
+            trib_buf_printf(o->b, "%*s", (int)indent, "");
+            col = indent;
+        } else if (col + 1 + n > width) {
+            trib_buf_printf(o->b, "\n%*s", (int)indent, "");
+            col = indent;
+        } else {
+            trib_buf_putc(o->b, ' ');
+            col++;
+        }
+        trib_buf_append(o->b, s, n);
+        col += n;
+        s += n;
+    }
+    if (col > 0) {
+        trib_buf_putc(o->b, '\n');
+    }
+}
+
 static void climb(struct out *o, const json_t *doc)
 {
     const json_t *c = rp_get(doc, "climb");
-    char d[96], s[32];
+    char d[400], s[32], st[48], m[32];
 
     label(o, "climb");
     if (!json_is_object(c)) {
         trib_buf_puts(o->b, "none (latency and backlog stayed flat)\n");
         return;
     }
-    rp_clean(d, sizeof(d), rp_str(c, "detail"), 70);
     rp_fmt_secs(s, sizeof(s), rp_num(c, "at_s"));
     col(o, C_YEL, s);
-    trib_buf_printf(o->b, "  %s\n", d);
+    rp_clean(st, sizeof(st), rp_str(c, "stage_name"), 30);
+    rp_clean(m, sizeof(m), rp_str(c, "metric"), 20);
+    trib_buf_printf(o->b, "  in stage %s (%s)\n", st, m);
+    rp_clean(d, sizeof(d), rp_str(c, "detail"), 300);
+    wrap(o, d, LABELW + 6, 100);
 }
 
 /* Largest value of an array (NaN when none), and its index. */
