@@ -33,7 +33,7 @@ void stress_plan_init(struct stress_plan *p)
     snprintf(p->notify_queue, sizeof(p->notify_queue), "default");
     snprintf(p->poll_queue, sizeof(p->poll_queue), "poll");
     p->method = STRESS_METHOD_COPY;
-    p->batch = 1000;
+    p->batch = 5000;
     p->streams = 2;
     p->timeout_us = 10 * 60 * TRIB_US_PER_S;
     p->grace_us = 5 * TRIB_US_PER_S;

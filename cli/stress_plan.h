@@ -119,7 +119,7 @@ struct stress_plan {
 
     /* Insertion. */
     enum stress_method method; /* [copy] */
-    int batch;                 /* rows per transaction, 1..100000 [1000] */
+    int batch;                 /* rows per transaction, 1..100000 [5000] */
     int streams;               /* parallel connections, 1..16 [2] */
 
     /* Load shape. finish() turns --jobs/--rate into one count stage. */

@@ -525,7 +525,7 @@ static void test_jobs_stage_conflicts(void **state)
     assert_int_equal(p.priority, 1);
     assert_int_equal(p.max_attempts, 25);
     assert_string_equal(p.queues[0], "default");
-    assert_int_equal(p.batch, 1000);
+    assert_int_equal(p.batch, 5000);
     assert_int_equal(p.streams, 2);
     assert_int_equal(p.timeout_us, 600 * S);
     assert_int_equal(p.grace_us, 5 * S);
