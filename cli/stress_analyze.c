@@ -557,7 +557,22 @@ static json_t *monitors_json(const struct an *a)
         json_object_set_new(db, "states", s);
         json_object_set_new(db, "polled_at", stress__an_time(in->db_polled_us));
     }
-    if (json_is_object(ev) && json_is_object(db)) {
+    if (json_is_object(ev) && json_is_object(db) && in->events_missed > 0 &&
+        in->coord_finished >= 0) {
+        /* This reader fell behind the coordinator's ring: its own tally
+         * is short by what it missed, so the events side is the
+         * coordinator's exact per-tag count of finished jobs. */
+        json_int_t p = json_integer_value(json_object_get(db, "finished"));
+        json_object_set_new(ev, "basis", json_string("coordinator_count"));
+        if (in->coord_finished != p) {
+            json_t *w = json_object();
+            json_object_set_new(w, "what", json_string("finished"));
+            json_object_set_new(w, "events", json_integer(in->coord_finished));
+            json_object_set_new(w, "database", json_integer(p));
+            json_array_append_new(dis, w);
+        }
+    } else if (json_is_object(ev) && json_is_object(db)) {
+        json_object_set_new(ev, "basis", json_string("event_stream"));
         for (i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
             json_int_t e = json_integer_value(json_object_get(ev, what[i]));
             json_int_t p = json_integer_value(json_object_get(db, what[i]));

@@ -190,12 +190,15 @@ static void map_clients(struct stress_ctx *ctx)
     }
 }
 
+/* What the events say is finished: this reader's own tally of the run's
+ * events, or the coordinator's per-tag count when that is ahead (it is
+ * exact even when this reader fell behind the ring and missed events). */
 static int64_t events_finished(const struct stress_ctx *ctx)
 {
     int64_t c, d, x;
 
     stress_rec_event_tally(ctx->rec, &c, &d, &x);
-    return c + d + x;
+    return c + d + x > ctx->coord_finished ? c + d + x : ctx->coord_finished;
 }
 
 /* Finished by the monitor(s) the plan trusts. */
@@ -408,6 +411,7 @@ void stress_run(struct stress_ctx *ctx)
            trib_now_us() < settle_at) {
         read_events(ctx, &b, EVENTS_HOLD_MS);
         stress_poll_db(ctx);
+        poll_coord(ctx);
         if (events_finished(ctx) == ctx->db_finished) {
             break;
         }

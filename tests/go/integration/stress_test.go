@@ -96,11 +96,12 @@ func runID(t *testing.T, doc map[string]any) string {
 	return id
 }
 
-func startStressCluster(t *testing.T) *stressEnv {
+func startStressCluster(t *testing.T, coordArgs ...string) *stressEnv {
 	t.Helper()
 	dbURL := harness.NewRiverDB(t)
 	secret := newSecret(t)
-	coord := harness.StartCoordinator(t, []string{"TRIBUTARY_SECRET=" + secret}, "--database-url", dbURL, "--poll-interval", "500ms")
+	coord := harness.StartCoordinator(t, []string{"TRIBUTARY_SECRET=" + secret},
+		append([]string{"--database-url", dbURL, "--poll-interval", "500ms"}, coordArgs...)...)
 	for i := 1; i <= 2; i++ {
 		mixedAgent(t, dbURL, coord, secret, fmt.Sprintf("st%d", i), "sn", "sp")
 	}
@@ -339,4 +340,35 @@ func TestStressExitCodes(t *testing.T) {
 	if code != 2 || !strings.Contains(se, "--jobs") {
 		t.Errorf("bad --jobs: exit %d, stderr %q", code, se)
 	}
+}
+
+// TestStressSlowReader: the coordinator keeps only 32 events in its ring,
+// so this run's reader misses most of them. The run still ends when the
+// last job finishes (the coordinator's exact per-tag count stands in for
+// the missed events), the monitors agree on that basis, and the report's
+// counts still equal river_job (the rows are read at the end).
+func TestStressSlowReader(t *testing.T) {
+	t.Parallel()
+	e := startStressCluster(t, "--events-ring", "32")
+	conn := harness.Connect(t, e.dbURL)
+	out := filepath.Join(t.TempDir(), "run")
+	so, se, code := e.stress(t, 120*time.Second, "--jobs", "3000", "--queue", "sn", "--kind", "tributary.fail",
+		"--args", `{"probability": 0.1}`, "--max-attempts", "1", "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, so, se)
+	}
+	doc := readReport(t, out)
+	mon, _ := doc["monitors"].(map[string]any)
+	ev, _ := mon["events"].(map[string]any)
+	if harness.Num(ev, "events_missed") == 0 || ev["basis"] != "coordinator_count" || mon["agree"] != true {
+		t.Errorf("monitors %v: want events missed, basis coordinator_count, agree", mon)
+	}
+	meta := fmt.Sprintf(`{"tributary": {"run": %q}}`, runID(t, doc))
+	for _, st := range []string{"completed", "discarded"} {
+		db := harness.QueryInt(t, conn, `SELECT count(*) FROM river_job WHERE metadata @> $1::jsonb AND state = $2`, meta, st)
+		if n := harness.Num(doc, "counts", st); n != db {
+			t.Errorf("%s: report %d, river_job %d", st, n, db)
+		}
+	}
+	t.Logf("events seen %d, missed %d", harness.Num(ev, "events_seen"), harness.Num(ev, "events_missed"))
 }
