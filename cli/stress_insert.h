@@ -9,7 +9,9 @@
  * tags) and metadata {"tributary": {"run": "<run id>", "stage": <index>,
  * "due_us": <scheduled_at at insertion, us since epoch>}} so concurrent
  * runs and old jobs never mix and the original due time survives retries
- * (River overwrites scheduled_at). created_at is this machine's clock at
+ * (River overwrites scheduled_at). due_us is left out when the plan has no
+ * spread: the due time is then created_at + delay exactly, and unique
+ * values are costly in river_job's GIN index on metadata. created_at is this machine's clock at
  * the batch, scheduled_at = created_at + delay (+ spread); River's 5 s rule
  * decides 'available' vs 'scheduled' (cli/insert.c).
  *

@@ -307,8 +307,11 @@ static const char *normalised(const char *run, char *out, size_t n)
            "'tags', array_replace(tags, 'tributary-run-%s', 'RUN'), "
            "'meta', metadata #- '{tributary,due_us}' #- '{tributary,run}', "
            "'run_ok', metadata->'tributary'->>'run' = '%s', "
-           "'due_ok', (metadata->'tributary'->>'due_us')::bigint = "
-           "(extract(epoch FROM scheduled_at) * 1000000)::bigint, "
+           "'due_ok', CASE WHEN metadata->'tributary' ? 'due_us' THEN "
+           "(metadata->'tributary'->>'due_us')::bigint = "
+           "(extract(epoch FROM scheduled_at) * 1000000)::bigint "
+           "ELSE scheduled_at = created_at END, "
+           "'has_due', metadata->'tributary' ? 'due_us', "
            "'delay', (scheduled_at - created_at)::text) AS x "
            "FROM %s j WHERE tags @> ARRAY['tributary-run-%s']::varchar[]) q",
            run, run, table, run));
@@ -343,6 +346,8 @@ static void test_same_rows(void **state)
     normalised("same-copy", a, sizeof(a));
     normalised("same-insert", b, sizeof(b));
     assert_non_null(strstr(a, "\"due_ok\": true"));
+    /* no spread: due_us left out (due = created_at + delay) */
+    assert_null(strstr(a, "\"has_due\": true"));
     assert_null(strstr(a, "\"due_ok\": false"));
     assert_null(strstr(a, "\"run_ok\": false"));
     assert_non_null(strstr(a, "\"state\": \"available\""));

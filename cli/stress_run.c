@@ -512,6 +512,12 @@ int stress_read_rows(struct stress_ctx *ctx)
             row.attempted_at = col_i64(r, i, 8);
             row.finalized_at = col_i64(r, i, 9);
             row.due_us = col_i64(r, i, 10);
+            /* Without a spread the inserter leaves due_us out: the due
+             * time is created_at + delay exactly (one clock reading). */
+            if (row.due_us == 0 && ctx->plan.spread_us == 0 &&
+                row.created_at != 0) {
+                row.due_us = row.created_at + ctx->plan.delay_us;
+            }
             row.stage = PQgetisnull(r, i, 11) ? -1 : (int)col_i64(r, i, 11);
             row.last_client = col_str(r, i, 12);
             row.nerrors = (int)col_i64(r, i, 13);
