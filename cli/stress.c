@@ -557,8 +557,10 @@ int trib_cli_stress(int argc, char **argv)
         snprintf(d, sizeof(d), "stress-%s", ctx->run_id);
         ctx->out_dir = trib_strdup(d);
     }
-    if (make_dir(ctx->out_dir) != 0 || open_db(ctx) != 0 ||
-        open_control(ctx) != 0) {
+    /* The directory last: a run refused for its database or coordinator
+     * leaves nothing behind. */
+    if (open_db(ctx) != 0 || open_control(ctx) != 0 ||
+        make_dir(ctx->out_dir) != 0) {
         goto out;
     }
     ctx->rec = stress_rec_new();
