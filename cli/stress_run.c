@@ -315,12 +315,12 @@ static void progress(struct stress_ctx *ctx, int64_t now, int final)
 void stress_run(struct stress_ctx *ctx)
 {
     struct trib_ctl_batch b;
-    int64_t now, next_sec, stop_at = 0, settle_at = 0;
+    int64_t now, next_sec, next_poll, stop_at = 0, settle_at = 0;
     int stopped = 0, sigs_seen = 0;
 
     trib_ctl_batch_init(&b);
     ctx->outcome = "finished";
-    next_sec = ctx->started_us;
+    next_sec = next_poll = ctx->started_us;
     for (;;) {
         int n = read_events(ctx, &b, ctx->prog.done ? EVENTS_HOLD_MS : 20);
         if (ctx->ctl == NULL || n < 0) {
@@ -364,15 +364,27 @@ void stress_run(struct stress_ctx *ctx)
             ctx->outcome = "timeout";
             break;
         }
-        if (now >= next_sec) {
-            next_sec = now + TRIB_US_PER_S;
-            if (ctx->poll_cost_us * 5 > TRIB_US_PER_S) {
-                next_sec = now + ctx->poll_cost_us * 5;
+        if (now >= next_poll) {
+            /* Once every job is in and due, river_job decides the end
+             * (unless only events are trusted): look four times a second.
+             * A poll that costs much is spaced out (5x its cost). */
+            int64_t gap = TRIB_US_PER_S;
+            if (ctx->prog.done && ctx->plan.monitor != STRESS_MONITOR_EVENTS &&
+                now >= ctx->insert_ended_us + ctx->plan.delay_us +
+                           ctx->plan.spread_us) {
+                gap = TRIB_US_PER_S / 4;
             }
+            if (ctx->poll_cost_us * 5 > gap) {
+                gap = ctx->poll_cost_us * 5;
+            }
+            next_poll = now + gap;
             if (stress_poll_db(ctx) != 0 && !ctx->quiet) {
                 fprintf(stderr, "%s" STRESS_PROG ": %s\n", ctx->tty ? "\n" : "",
                         ctx->error);
             }
+        }
+        if (now >= next_sec) {
+            next_sec = now + TRIB_US_PER_S;
             poll_coord(ctx);
             if (ctx->res != NULL) {
                 stress_res_sample(ctx->res);
