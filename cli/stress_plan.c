@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,28 @@ const char *stress__show(const char *s, char *buf, size_t n)
         memcpy(buf + n - 4, "...", 4);
     }
     return buf;
+}
+
+int stress__errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return TRIB_EINVAL;
+}
+
+int stress__in(const char *const *list, const char *s)
+{
+    size_t i;
+
+    for (i = 0; list[i] != NULL; i++) {
+        if (strcmp(list[i], s) == 0) {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static int bad(char *msg, size_t n, const char *what, const char *s)
@@ -569,18 +592,6 @@ static int each_item(struct stress_plan *p, const char *v,
 static const char *const list_flags[] = {"jobs",  "rate", "stage", "threshold",
                                          "queue", "tag",  NULL};
 
-static int in(const char *const *list, const char *s)
-{
-    size_t i;
-
-    for (i = 0; list[i] != NULL; i++) {
-        if (strcmp(list[i], s) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* A list flag's first use replaces what the plan file gave. */
 static int first(struct stress_plan *p, unsigned bit)
 {
@@ -609,7 +620,7 @@ static int flag_value(struct stress_plan *p, const char *flag, const char *v,
     }
     for (i = 0; i < SF_COUNT_ && strcmp(fields[i].flag, flag) != 0; i++) {
     }
-    if (i == SF_COUNT_ && !in(list_flags, flag)) {
+    if (i == SF_COUNT_ && !stress__in(list_flags, flag)) {
         return TRIB_ENOENT;
     }
     if (v == NULL) {

@@ -92,4 +92,11 @@ int stress__stage_spec(const char *s, struct stress_stage *st, char *msg,
 /* s for a message: control characters as '?', cut to fit 'n' with "...". */
 const char *stress__show(const char *s, char *buf, size_t n);
 
+/* Formats a message into err (errlen bytes); returns TRIB_EINVAL. */
+int stress__errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* 1 when s is one of list's strings (NULL-terminated), else 0. */
+int stress__in(const char *const *list, const char *s);
+
 #endif /* TRIB_STRESS_PLAN_INT_H */

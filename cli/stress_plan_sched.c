@@ -6,7 +6,6 @@
  * report's run.plan (docs/REPORT.md).
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,19 +18,6 @@
 
 #define RAMP_MAX_US    (7 * 24 * 3600 * TRIB_US_PER_S) /* arithmetic bound */
 #define STAGE_JOBS_CAP 1000000000000000LL              /* 1e15 */
-
-static int errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return TRIB_EINVAL;
-}
 
 /* ---------------------------------------------------------- schedule */
 
@@ -132,9 +118,10 @@ static int load_flags(struct stress_plan *p, char *err, size_t errlen)
     struct stress_stage st;
 
     if (p->flag_jobs > 0 && p->flag_stages > 0) {
-        return errf(err, errlen,
-                    "--jobs: cannot be combined with --stage (a count stage "
-                    "is --stage 2000 or --stage 2000@500/s)");
+        return stress__errf(
+            err, errlen,
+            "--jobs: cannot be combined with --stage (a count stage "
+            "is --stage 2000 or --stage 2000@500/s)");
     }
     if (p->flag_jobs > 0) {
         memset(&st, 0, sizeof(st));
@@ -146,9 +133,10 @@ static int load_flags(struct stress_plan *p, char *err, size_t errlen)
     }
     if (p->flag_rate >= 0) {
         if (p->nstages != 1 || p->stages[0].count <= 0 || p->flag_stages > 0) {
-            return errf(err, errlen,
-                        "--rate: goes with --jobs N (a stage carries its own "
-                        "rate: --stage 2000@500/s or --stage 30s:500)");
+            return stress__errf(
+                err, errlen,
+                "--rate: goes with --jobs N (a stage carries its own "
+                "rate: --stage 2000@500/s or --stage 30s:500)");
         }
         p->stages[0].rate = p->flag_rate;
     }
@@ -165,9 +153,10 @@ static int check_stages(struct stress_plan *p, char *err, size_t errlen)
     int i, j;
 
     if (p->nstages == 0) {
-        return errf(err, errlen,
-                    "no load given: use --jobs N or --stage, or 'count' or "
-                    "'stages' in the plan file");
+        return stress__errf(
+            err, errlen,
+            "no load given: use --jobs N or --stage, or 'count' or "
+            "'stages' in the plan file");
     }
     for (i = 0; i < p->nstages; i++) {
         struct stress_stage *st = &p->stages[i];
@@ -176,39 +165,42 @@ static int check_stages(struct stress_plan *p, char *err, size_t errlen)
         if (st->name[0] == '\0') {
             snprintf(st->name, sizeof(st->name), "stage-%d", i + 1);
         } else if (stress__stage_name(st->name, msg, sizeof(msg)) != 0) {
-            return errf(err, errlen, "stages[%d].name: %s", i, msg);
+            return stress__errf(err, errlen, "stages[%d].name: %s", i, msg);
         }
         if (ramp == count || st->duration_us < 0 || st->count < 0 ||
             st->count > STRESS_MAX_JOBS || st->duration_us > RAMP_MAX_US ||
             !(st->target >= 0 && st->target <= STRESS_RATE_MAX) ||
             !(st->rate >= 0 && st->rate <= STRESS_RATE_MAX)) {
-            return errf(err, errlen,
-                        "stages[%d]: expected a ramp (duration > 0, target "
-                        "0..%g) or a count stage (count 1..%lld, rate 0..%g)",
-                        i, STRESS_RATE_MAX, STRESS_MAX_JOBS, STRESS_RATE_MAX);
+            return stress__errf(
+                err, errlen,
+                "stages[%d]: expected a ramp (duration > 0, target "
+                "0..%g) or a count stage (count 1..%lld, rate 0..%g)",
+                i, STRESS_RATE_MAX, STRESS_MAX_JOBS, STRESS_RATE_MAX);
         }
         for (j = 0; j < i; j++) {
             if (strcmp(p->stages[j].name, st->name) == 0) {
-                return errf(err, errlen,
-                            "stages[%d]: the name '%s' is also stages[%d]'s", i,
-                            st->name, j);
+                return stress__errf(
+                    err, errlen,
+                    "stages[%d]: the name '%s' is also stages[%d]'s", i,
+                    st->name, j);
             }
         }
     }
     if (!(p->start_rate >= 0 && p->start_rate <= STRESS_RATE_MAX)) {
-        return errf(err, errlen, "start_rate: expected 0..%g jobs/s",
-                    STRESS_RATE_MAX);
+        return stress__errf(err, errlen, "start_rate: expected 0..%g jobs/s",
+                            STRESS_RATE_MAX);
     }
     total = stress_plan_jobs(p);
     if (total < 1 || total > STRESS_MAX_JOBS) {
-        return errf(err, errlen,
-                    "%s%sstages: the plan inserts %lld jobs; expected "
-                    "1..%lld%s",
-                    file ? file : "", file ? ": " : "", (long long)total,
-                    STRESS_MAX_JOBS,
-                    total < 1 ? " (every ramp's rate is 0 or too short for "
-                                "one job)"
-                              : "");
+        return stress__errf(err, errlen,
+                            "%s%sstages: the plan inserts %lld jobs; expected "
+                            "1..%lld%s",
+                            file ? file : "", file ? ": " : "",
+                            (long long)total, STRESS_MAX_JOBS,
+                            total < 1
+                                ? " (every ramp's rate is 0 or too short for "
+                                  "one job)"
+                                : "");
     }
     return 0;
 }
@@ -221,42 +213,45 @@ static int check_jobs(struct stress_plan *p, char *err, size_t errlen)
     int ok;
 
     if (klen == 0 || klen >= sizeof(p->kind)) {
-        return errf(err, errlen, "kind: expected 1..%d characters",
-                    STRESS_KIND_MAX - 1);
+        return stress__errf(err, errlen, "kind: expected 1..%d characters",
+                            STRESS_KIND_MAX - 1);
     }
     args = p->args_json != NULL ? json_loads(p->args_json, 0, NULL) : NULL;
     ok = json_is_object(args);
     json_decref(args);
     if (!ok) {
-        return errf(err, errlen, "args: expected a JSON object");
+        return stress__errf(err, errlen, "args: expected a JSON object");
     }
     if (p->priority < 1 || p->priority > 4) {
-        return errf(err, errlen, "priority: expected 1..4, got %d",
-                    p->priority);
+        return stress__errf(err, errlen, "priority: expected 1..4, got %d",
+                            p->priority);
     }
     if (p->max_attempts < 1 || p->max_attempts > 32767) {
-        return errf(err, errlen, "max_attempts: expected 1..32767, got %d",
-                    p->max_attempts);
+        return stress__errf(err, errlen,
+                            "max_attempts: expected 1..32767, got %d",
+                            p->max_attempts);
     }
     if (p->batch < 1 || p->batch > 100000 || p->streams < 1 ||
         p->streams > 16) {
-        return errf(err, errlen,
-                    "insert: expected batch 1..100000 and streams 1..16, got "
-                    "%d and %d",
-                    p->batch, p->streams);
+        return stress__errf(
+            err, errlen,
+            "insert: expected batch 1..100000 and streams 1..16, got "
+            "%d and %d",
+            p->batch, p->streams);
     }
     if (p->timeout_us <= 0 || p->grace_us < 0 || p->delay_us < 0 ||
         p->spread_us < 0) {
-        return errf(err, errlen,
-                    "timeout: expected > 0 (grace, delay, spread >= 0)");
+        return stress__errf(
+            err, errlen, "timeout: expected > 0 (grace, delay, spread >= 0)");
     }
     if (p->delay_us + p->spread_us >= p->timeout_us) {
         trib_duration_format(p->delay_us + p->spread_us, d, sizeof(d));
         trib_duration_format(p->timeout_us, t, sizeof(t));
-        return errf(err, errlen,
-                    "timeout: %s is not longer than delay + spread (%s): no "
-                    "job could finish in time",
-                    t, d);
+        return stress__errf(
+            err, errlen,
+            "timeout: %s is not longer than delay + spread (%s): no "
+            "job could finish in time",
+            t, d);
     }
     return 0;
 }
@@ -270,19 +265,20 @@ static int check_queues(struct stress_plan *p, char *err, size_t errlen)
         if (p->nqueues > 0 &&
             !(p->nqueues == 2 && strcmp(p->queues[0], p->notify_queue) == 0 &&
               strcmp(p->queues[1], p->poll_queue) == 0)) {
-            return errf(err, errlen,
-                        "mixed: sets the queues itself (notify_queue, "
-                        "poll_queue): drop queue/queues (--queue)");
+            return stress__errf(err, errlen,
+                                "mixed: sets the queues itself (notify_queue, "
+                                "poll_queue): drop queue/queues (--queue)");
         }
         if (!trib_queue_name_valid(p->notify_queue) ||
             !trib_queue_name_valid(p->poll_queue)) {
-            return errf(err, errlen, "mixed: invalid queue name");
+            return stress__errf(err, errlen, "mixed: invalid queue name");
         }
         if (strcmp(p->notify_queue, p->poll_queue) == 0) {
-            return errf(err, errlen,
-                        "mixed: notify_queue and poll_queue are both '%s'; "
-                        "they must differ",
-                        p->poll_queue);
+            return stress__errf(
+                err, errlen,
+                "mixed: notify_queue and poll_queue are both '%s'; "
+                "they must differ",
+                p->poll_queue);
         }
         snprintf(p->queues[0], STRESS_QUEUE_MAX, "%s", p->notify_queue);
         snprintf(p->queues[1], STRESS_QUEUE_MAX, "%s", p->poll_queue);
@@ -295,7 +291,8 @@ static int check_queues(struct stress_plan *p, char *err, size_t errlen)
     }
     for (i = 0; i < p->nqueues; i++) {
         if (!trib_queue_name_valid(p->queues[i])) {
-            return errf(err, errlen, "queues[%d]: invalid queue name", i);
+            return stress__errf(err, errlen, "queues[%d]: invalid queue name",
+                                i);
         }
     }
     return 0;

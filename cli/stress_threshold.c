@@ -5,7 +5,6 @@
  */
 #include <ctype.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,19 +51,6 @@ static const char *const scopes[] = {"node", "client", "queue",
 static const char *const units[] = {"ms", "ratio", "jobs/s", "count"};
 static const char *const ops[] = {"<", "<=", ">", ">="};
 
-static int errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return TRIB_EINVAL;
-}
-
 static const struct metric *find_metric(const char *name)
 {
     size_t i;
@@ -75,18 +61,6 @@ static const struct metric *find_metric(const char *name)
         }
     }
     return NULL;
-}
-
-static int in(const char *const *list, const char *s)
-{
-    size_t i;
-
-    for (i = 0; list[i] != NULL; i++) {
-        if (strcmp(list[i], s) == 0) {
-            return 1;
-        }
-    }
-    return 0;
 }
 
 static void skip_space(const char **s)
@@ -131,10 +105,11 @@ static int limit(const struct metric *m, const char *v, double *out, char *err,
             *out = (double)us / TRIB_US_PER_MS;
             return 0;
         }
-        return errf(err, errlen,
-                    "%s: expected a duration (e.g. 250ms, 2s, 500us; a bare "
-                    "number is ms), got '%s'",
-                    m->name, shown);
+        return stress__errf(
+            err, errlen,
+            "%s: expected a duration (e.g. 250ms, 2s, 500us; a bare "
+            "number is ms), got '%s'",
+            m->name, shown);
     case M_RATIO:
         if (k > 0 && strcmp(v + k, "%") == 0 && strtod(v, NULL) <= 100) {
             *out = strtod(v, NULL) / 100;
@@ -144,19 +119,21 @@ static int limit(const struct metric *m, const char *v, double *out, char *err,
             *out = strtod(v, NULL);
             return 0;
         }
-        return errf(err, errlen,
-                    "%s: expected a percentage 0..100%% or a fraction 0..1 "
-                    "(e.g. 1%% or 0.01), got '%s'",
-                    m->name, shown);
+        return stress__errf(
+            err, errlen,
+            "%s: expected a percentage 0..100%% or a fraction 0..1 "
+            "(e.g. 1%% or 0.01), got '%s'",
+            m->name, shown);
     case M_RATE:
         if (k > 0 && (v[k] == '\0' || strcmp(v + k, "/s") == 0)) {
             *out = strtod(v, NULL);
             return 0;
         }
-        return errf(err, errlen,
-                    "%s: expected a rate in jobs/s (e.g. 500/s or 500), got "
-                    "'%s'",
-                    m->name, shown);
+        return stress__errf(
+            err, errlen,
+            "%s: expected a rate in jobs/s (e.g. 500/s or 500), got "
+            "'%s'",
+            m->name, shown);
     case M_COUNT:
         for (i = 0; v[i] != '\0' && isdigit((unsigned char)v[i]); i++) {
         }
@@ -164,9 +141,10 @@ static int limit(const struct metric *m, const char *v, double *out, char *err,
             *out = strtod(v, NULL);
             return 0;
         }
-        return errf(err, errlen,
-                    "%s: expected a whole number of jobs (e.g. 0), got '%s'",
-                    m->name, shown);
+        return stress__errf(
+            err, errlen,
+            "%s: expected a whole number of jobs (e.g. 0), got '%s'", m->name,
+            shown);
     }
     return TRIB_EINVAL;
 }
@@ -183,22 +161,24 @@ static int scope(const char **s, struct stress_threshold *t, char *err,
     skip_space(&p);
     word(&p, key, sizeof(key));
     skip_space(&p);
-    if (!in(scopes, key)) {
-        return errf(err, errlen,
-                    "unknown scope '%s' (known: node, client, queue, mode, "
-                    "stage), as in {mode=poll}",
-                    stress__show(key, shown, sizeof(shown)));
+    if (!stress__in(scopes, key)) {
+        return stress__errf(
+            err, errlen,
+            "unknown scope '%s' (known: node, client, queue, mode, "
+            "stage), as in {mode=poll}",
+            stress__show(key, shown, sizeof(shown)));
     }
     if (*p != '=') {
-        return errf(err, errlen, "expected '=' after '{%s', as in {%s=VALUE}",
-                    key, key);
+        return stress__errf(err, errlen,
+                            "expected '=' after '{%s', as in {%s=VALUE}", key,
+                            key);
     }
     p++;
     skip_space(&p);
     p += *p == '"';
     end = strchr(p, '}');
     if (end == NULL) {
-        return errf(err, errlen, "expected '}' to close the scope");
+        return stress__errf(err, errlen, "expected '}' to close the scope");
     }
     vlen = (size_t)(end - p);
     while (vlen > 0 && (isspace((unsigned char)p[vlen - 1]) ||
@@ -206,8 +186,9 @@ static int scope(const char **s, struct stress_threshold *t, char *err,
         vlen--;
     }
     if (vlen == 0 || vlen >= sizeof(t->scope_val)) {
-        return errf(err, errlen, "the scope's value must be 1..%d characters",
-                    STRESS_QUEUE_MAX - 1);
+        return stress__errf(err, errlen,
+                            "the scope's value must be 1..%d characters",
+                            STRESS_QUEUE_MAX - 1);
     }
     snprintf(t->scope_key, sizeof(t->scope_key), "%.15s", key);
     snprintf(t->scope_val, sizeof(t->scope_val), "%.*s", (int)vlen, p);
@@ -217,9 +198,10 @@ static int scope(const char **s, struct stress_threshold *t, char *err,
         js = iscntrl((unsigned char)p[i]) ? NULL : js;
     }
     if (js == NULL) {
-        return errf(err, errlen,
-                    "the scope's value must be UTF-8 text without control "
-                    "characters");
+        return stress__errf(
+            err, errlen,
+            "the scope's value must be UTF-8 text without control "
+            "characters");
     }
     *s = end + 1;
     return 0;
@@ -242,23 +224,25 @@ int stress_threshold_parse(const char *expr, struct stress_threshold *t,
         len--;
     }
     if (len == 0) {
-        return errf(err, errlen,
-                    "empty threshold (e.g. 'p95(end_to_end) < 2s')");
+        return stress__errf(err, errlen,
+                            "empty threshold (e.g. 'p95(end_to_end) < 2s')");
     }
     if (len >= sizeof(t->expr)) {
-        return errf(err, errlen, "a threshold is at most %zu characters",
-                    sizeof(t->expr) - 1);
+        return stress__errf(err, errlen,
+                            "a threshold is at most %zu characters",
+                            sizeof(t->expr) - 1);
     }
     snprintf(t->expr, sizeof(t->expr), "%.*s", (int)len, expr);
     s = t->expr;
     word(&s, w, sizeof(w));
     skip_space(&s);
     if (*s == '(') { /* STAT(METRIC) */
-        if (!in(stats, w)) {
-            return errf(err, errlen,
-                        "unknown statistic '%s' (known: min, avg, med, p50, "
-                        "p90, p95, p99, max)",
-                        stress__show(w, shown, sizeof(shown)));
+        if (!stress__in(stats, w)) {
+            return stress__errf(
+                err, errlen,
+                "unknown statistic '%s' (known: min, avg, med, p50, "
+                "p90, p95, p99, max)",
+                stress__show(w, shown, sizeof(shown)));
         }
         snprintf(t->stat, sizeof(t->stat), "%.7s",
                  strcmp(w, "med") == 0 ? "p50" : w);
@@ -268,37 +252,40 @@ int stress_threshold_parse(const char *expr, struct stress_threshold *t,
         skip_space(&s);
     }
     if ((m = find_metric(w)) == NULL) {
-        return errf(err, errlen,
-                    "unknown metric '%s' (known: end_to_end, queue_wait, "
-                    "pickup, run, complete, failed_rate, discarded_rate, "
-                    "cancelled_rate, error_rate, retry_rate, throughput, "
-                    "insert_rate, finished, completed, discarded, cancelled, "
-                    "unfinished, retried, failed_attempts, started_early)",
-                    stress__show(w, shown, sizeof(shown)));
+        return stress__errf(
+            err, errlen,
+            "unknown metric '%s' (known: end_to_end, queue_wait, "
+            "pickup, run, complete, failed_rate, discarded_rate, "
+            "cancelled_rate, error_rate, retry_rate, throughput, "
+            "insert_rate, finished, completed, discarded, cancelled, "
+            "unfinished, retried, failed_attempts, started_early)",
+            stress__show(w, shown, sizeof(shown)));
     }
     snprintf(t->metric, sizeof(t->metric), "%s", m->name);
     if (t->stat[0] != '\0') {
         if (*s != ')') {
-            return errf(err, errlen, "expected ')' after '%s(%s'", t->stat,
-                        m->name);
+            return stress__errf(err, errlen, "expected ')' after '%s(%s'",
+                                t->stat, m->name);
         }
         s++;
         skip_space(&s);
     }
     if (m->cls == M_LATENCY && t->stat[0] == '\0') {
-        return errf(err, errlen,
-                    "'%s' is a latency: give a statistic, e.g. p95(%s)",
-                    m->name, m->name);
+        return stress__errf(err, errlen,
+                            "'%s' is a latency: give a statistic, e.g. p95(%s)",
+                            m->name, m->name);
     }
     if (m->cls != M_LATENCY && t->stat[0] != '\0') {
-        return errf(err, errlen,
-                    "'%s' is not a latency: write it without a statistic, "
-                    "e.g. '%s > 0'",
-                    m->name, m->name);
+        return stress__errf(
+            err, errlen,
+            "'%s' is not a latency: write it without a statistic, "
+            "e.g. '%s > 0'",
+            m->name, m->name);
     }
     if (*s == '{') {
         if (m->cls != M_LATENCY) {
-            return errf(err, errlen, "a scope {...} applies to latencies only");
+            return stress__errf(err, errlen,
+                                "a scope {...} applies to latencies only");
         }
         if (scope(&s, t, err, errlen) != 0) {
             return TRIB_EINVAL;
@@ -315,12 +302,14 @@ int stress_threshold_parse(const char *expr, struct stress_threshold *t,
                             : (s[1] == '=' ? STRESS_OP_GE : STRESS_OP_GT);
         s += 1 + (s[1] == '=');
     } else {
-        return errf(err, errlen, "expected <, <=, > or >= after '%s', got '%s'",
-                    lhs, stress__show(s, shown, sizeof(shown)));
+        return stress__errf(err, errlen,
+                            "expected <, <=, > or >= after '%s', got '%s'", lhs,
+                            stress__show(s, shown, sizeof(shown)));
     }
     skip_space(&s);
     if (*s == '\0') {
-        return errf(err, errlen, "expected a value after '%s'", ops[t->op]);
+        return stress__errf(err, errlen, "expected a value after '%s'",
+                            ops[t->op]);
     }
     t->unit = units[m->cls];
     return limit(m, s, &t->limit, err, errlen);
