@@ -33,9 +33,32 @@ void trib_fmt_count(char *buf, size_t n, int64_t v)
     snprintf(buf, n, "%s", out);
 }
 
-void trib_fmt_ms(char *buf, size_t n, double ms)
+/* "2.00s" -> "2s", "4.50ms" -> "4.5ms" (as k6 prints p(90)=30ms). */
+static void trim_zeros(char *buf)
 {
-    const char *sign = "";
+    char *dot = strchr(buf, '.'), *end, *z;
+
+    if (dot == NULL) {
+        return;
+    }
+    end = dot + 1;
+    while (*end >= '0' && *end <= '9') {
+        end++;
+    }
+    z = end;
+    while (z > dot + 1 && z[-1] == '0') {
+        z--;
+    }
+    if (z == dot + 1) {
+        z = dot;
+    }
+    memmove(z, end, strlen(end) + 1);
+}
+
+void trib_fmt_dur(char *buf, size_t n, double ms, unsigned flags)
+{
+    int compact = (flags & TRIB_DUR_COMPACT) != 0;
+    const char *sign = "", *sp = compact ? "" : " ";
     double s;
 
     if (isnan(ms) || isinf(ms)) {
@@ -47,18 +70,28 @@ void trib_fmt_ms(char *buf, size_t n, double ms)
         ms = -ms;
     }
     s = ms / 1000.0;
-    if (ms < 0.9995) {
+    if (s >= 1e9) { /* a century or more: nonsense, but printable */
+        snprintf(buf, n, "%s%.3g%ss", sign, s, sp);
+    } else if (compact && ms == 0) {
+        snprintf(buf, n, "0s");
+    } else if (compact && ms < 0.9995) {
+        snprintf(buf, n,
+                 ms < 0.00995  ? "%s%.2fus"
+                 : ms < 0.0995 ? "%s%.1fus"
+                               : "%s%.0fus",
+                 sign, ms * 1000.0);
+    } else if (ms < 0.9995) {
         snprintf(buf, n, "%s%.3f ms", sign, ms);
     } else if (ms < 9.995) {
-        snprintf(buf, n, "%s%.2f ms", sign, ms);
+        snprintf(buf, n, "%s%.2f%sms", sign, ms, sp);
     } else if (ms < 99.95) {
-        snprintf(buf, n, "%s%.1f ms", sign, ms);
+        snprintf(buf, n, "%s%.1f%sms", sign, ms, sp);
     } else if (ms < 999.5) {
-        snprintf(buf, n, "%s%.0f ms", sign, ms);
+        snprintf(buf, n, "%s%.0f%sms", sign, ms, sp);
     } else if (s < 9.995) {
-        snprintf(buf, n, "%s%.2f s", sign, s);
+        snprintf(buf, n, "%s%.2f%ss", sign, s, sp);
     } else if (s < 59.95) {
-        snprintf(buf, n, "%s%.1f s", sign, s);
+        snprintf(buf, n, "%s%.1f%ss", sign, s, sp);
     } else if (s < 3599.5) {
         long t = lround(s);
         snprintf(buf, n, "%s%ldm%02lds", sign, t / 60, t % 60);
@@ -66,6 +99,14 @@ void trib_fmt_ms(char *buf, size_t n, double ms)
         long t = lround(s / 60.0);
         snprintf(buf, n, "%s%ldh%02ldm", sign, t / 60, t % 60);
     }
+    if (compact) {
+        trim_zeros(buf);
+    }
+}
+
+void trib_fmt_ms(char *buf, size_t n, double ms)
+{
+    trib_fmt_dur(buf, n, ms, 0);
 }
 
 void trib_fmt_rate(char *buf, size_t n, double per_s)

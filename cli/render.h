@@ -32,6 +32,13 @@ void trib_fmt_count(char *buf, size_t n, int64_t v);
  * "250 ms", "1.25 s", "12.5 s", "2m05s", "1h02m"; negative values keep
  * their sign; NaN (an absent value) -> "-". */
 void trib_fmt_ms(char *buf, size_t n, double ms);
+/* The one duration formatter behind trib_fmt_ms (flags 0) and the stress
+ * report's compact form (TRIB_DUR_COMPACT: no space before the unit,
+ * microseconds below 1 ms, trailing zeros dropped: "412us", "4.5ms",
+ * "41ms", "1.1s", "2m05s", "0s"). A century or more prints as "1e+09 s" /
+ * "1e+09s". */
+#define TRIB_DUR_COMPACT 1u
+void trib_fmt_dur(char *buf, size_t n, double ms, unsigned flags);
 /* Jobs per second: "0/s", "0.50/s", "12.3/s", "1,234/s". */
 void trib_fmt_rate(char *buf, size_t n, double per_s);
 

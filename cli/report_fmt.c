@@ -123,72 +123,9 @@ double *rp_doubles(const json_t *arr, size_t *n)
 
 /* ---- units --------------------------------------------------------------- */
 
-/* "2.00s" -> "2s", "4.50ms" -> "4.5ms" (as k6 prints p(90)=30ms). */
-static void trim_zeros(char *buf)
-{
-    char *dot = strchr(buf, '.'), *end;
-
-    if (dot == NULL) {
-        return;
-    }
-    end = dot + 1;
-    while (*end >= '0' && *end <= '9') {
-        end++;
-    }
-    {
-        char *z = end;
-        while (z > dot + 1 && z[-1] == '0') {
-            z--;
-        }
-        if (z == dot + 1) {
-            z = dot;
-        }
-        memmove(z, end, strlen(end) + 1);
-    }
-}
-
 void rp_fmt_dur(char *buf, size_t n, double ms)
 {
-    const char *sign = "";
-    double s;
-
-    if (!isfinite(ms)) {
-        snprintf(buf, n, "-");
-        return;
-    }
-    if (ms < 0) {
-        sign = "-";
-        ms = -ms;
-    }
-    s = ms / 1000.0;
-    if (s >= 1e9) { /* a century or more: nonsense, but printable */
-        snprintf(buf, n, "%s%.3gs", sign, s);
-    } else if (ms == 0) {
-        snprintf(buf, n, "0s");
-    } else if (ms < 0.00995) {
-        snprintf(buf, n, "%s%.2fus", sign, ms * 1000.0);
-    } else if (ms < 0.0995) {
-        snprintf(buf, n, "%s%.1fus", sign, ms * 1000.0);
-    } else if (ms < 0.9995) {
-        snprintf(buf, n, "%s%.0fus", sign, ms * 1000.0);
-    } else if (ms < 9.995) {
-        snprintf(buf, n, "%s%.2fms", sign, ms);
-    } else if (ms < 99.95) {
-        snprintf(buf, n, "%s%.1fms", sign, ms);
-    } else if (ms < 999.5) {
-        snprintf(buf, n, "%s%.0fms", sign, ms);
-    } else if (s < 9.995) {
-        snprintf(buf, n, "%s%.2fs", sign, s);
-    } else if (s < 59.95) {
-        snprintf(buf, n, "%s%.1fs", sign, s);
-    } else if (s < 3599.5) {
-        long t = lround(s);
-        snprintf(buf, n, "%s%ldm%02lds", sign, t / 60, t % 60);
-    } else {
-        long t = lround(s / 60.0);
-        snprintf(buf, n, "%s%ldh%02ldm", sign, t / 60, t % 60);
-    }
-    trim_zeros(buf);
+    trib_fmt_dur(buf, n, ms, TRIB_DUR_COMPACT);
 }
 
 void rp_fmt_secs(char *buf, size_t n, double s)
