@@ -275,6 +275,19 @@ static json_t *grp_mode_json(const struct an *a, int d, const struct an_grp *g)
     return g->mode ? json_string(rec_str(a->r, g->mode)) : json_null();
 }
 
+/* A group's final-state counts, throughput and latencies (breakdown
+ * entries and stages alike). */
+static void grp_results(json_t *o, const struct an_grp *g)
+{
+    json_object_set_new(o, "finished", json_integer(g->finished));
+    json_object_set_new(o, "completed", json_integer(g->completed));
+    json_object_set_new(o, "discarded", json_integer(g->discarded));
+    json_object_set_new(o, "cancelled", json_integer(g->cancelled));
+    json_object_set_new(o, "throughput",
+                        per_s(g->finished, g->first_due, g->last_final));
+    json_object_set(o, "latency_ms", g->lat);
+}
+
 static json_t *entry_json(const struct an *a, int d, const struct an_grp *g)
 {
     json_t *o = json_object();
@@ -294,13 +307,7 @@ static json_t *entry_json(const struct an *a, int d, const struct an_grp *g)
     json_object_set_new(o, "node", str_or_null(node));
     json_object_set_new(o, "mode", grp_mode_json(a, d, g));
     json_object_set_new(o, "jobs", json_integer(g->jobs));
-    json_object_set_new(o, "finished", json_integer(g->finished));
-    json_object_set_new(o, "completed", json_integer(g->completed));
-    json_object_set_new(o, "discarded", json_integer(g->discarded));
-    json_object_set_new(o, "cancelled", json_integer(g->cancelled));
-    json_object_set_new(o, "throughput",
-                        per_s(g->finished, g->first_due, g->last_final));
-    json_object_set(o, "latency_ms", g->lat);
+    grp_results(o, g);
     return o;
 }
 
@@ -499,13 +506,7 @@ static json_t *stages_json(const struct an *a)
                                 ? json_integer(ins)
                                 : json_null());
         json_object_set_new(o, "insert_rate", per_s(ins, s0, s1));
-        json_object_set_new(o, "finished", json_integer(g->finished));
-        json_object_set_new(o, "completed", json_integer(g->completed));
-        json_object_set_new(o, "discarded", json_integer(g->discarded));
-        json_object_set_new(o, "cancelled", json_integer(g->cancelled));
-        json_object_set_new(o, "throughput",
-                            per_s(g->finished, g->first_due, g->last_final));
-        json_object_set(o, "latency_ms", g->lat);
+        grp_results(o, g);
         json_array_append_new(arr, o);
     }
     return arr;
