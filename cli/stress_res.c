@@ -63,13 +63,19 @@ void stress_res__ser_fini(struct sr_ser *s)
 
 json_t *stress_res__num(double v, int integral)
 {
+    double r;
+
     if (isnan(v) || isinf(v)) {
         return json_null();
     }
     if (integral) {
-        return json_integer((json_int_t)llround(v));
+        /* beyond int64 llround is undefined: no count is that large */
+        return fabs(v) < 9.2e18 ? json_integer((json_int_t)llround(v))
+                                : json_null();
     }
-    return json_real(round(v * 1000.0) / 1000.0);
+    r = round(v * 1000.0) / 1000.0;        /* inf for |v| > 1.8e305 */
+    return json_real(isfinite(r) ? r : v); /* never NULL: jansson refuses
+                                              NaN and infinities */
 }
 
 json_t *stress_res__ser_json(const struct sr_ser *s, size_t nsec, int integral)

@@ -122,7 +122,8 @@ double *stress_res__at(struct sr_ser *s, size_t i); /* grows, NAN-filled */
 double stress_res__get(const struct sr_ser *s, size_t i);
 void stress_res__ser_fini(struct sr_ser *s);
 json_t *stress_res__ser_json(const struct sr_ser *s, size_t nsec, int integral);
-json_t *stress_res__num(double v, int integral); /* NAN -> null */
+/* NaN, infinities and integral values beyond int64 -> null; never NULL. */
+json_t *stress_res__num(double v, int integral);
 /* A JSON string; bytes that are not UTF-8 become '?'. */
 json_t *stress_res__str(const char *s);
 /* Makes room for 'need' elements of 'elem' bytes (new ones zeroed). */

@@ -415,6 +415,43 @@ static void test_agents(void **state)
     stress_res_free(r);
 }
 
+#define HUGE_DOC(hb, user)                                                     \
+    "{\"nodes\": [{\"node\": \"n1\", \"boot_id\": \"1\", \"liveness\": "       \
+    "\"alive\", \"last_heartbeat\": \"" hb                                     \
+    "\", \"sample\": {\"cpu_user_s\": " user                                   \
+    ", \"cpu_sys_s\": 0, \"rss_bytes\": 1048576, \"threads\": 1e300}, "        \
+    "\"clients\": []}]}"
+
+/* Absurd figures from a heartbeat still give one JSON value a second: a
+ * CPU rate too large to round to 3 decimals stays a number, a count beyond
+ * int64 is null (neither may vanish from its series). */
+static void test_huge_values(void **state)
+{
+    int64_t t0 = trib_now_us();
+    struct stress_res *r;
+    const json_t *n1, *cpu, *threads;
+    json_t *doc;
+
+    (void)state;
+    assert_int_equal(stress_res_open(NULL, NULL, t0, &r), 0);
+    stress_res__feed_nodes(r, t0 + 1 * S,
+                           doc_of(HUGE_DOC("2026-11-27T12:00:00.000Z", "1")));
+    stress_res__feed_nodes(
+        r, t0 + 2 * S, doc_of(HUGE_DOC("2026-11-27T12:00:00.500Z", "1e304")));
+    doc = stress_res_json(r);
+    assert_len(doc, "t", 3);
+    n1 = json_array_get(get(doc, "agents"), 0);
+    cpu = get(n1, "cpu_pct");
+    threads = get(n1, "threads");
+    assert_int_equal(json_array_size(cpu), 3);
+    assert_int_equal(json_array_size(threads), 3);
+    assert_true(num_at(cpu, 2) > 1e305);
+    assert_true(json_is_null(json_array_get(threads, 1)));
+    assert_true(json_is_null(json_array_get(threads, 2)));
+    json_decref(doc);
+    stress_res_free(r);
+}
+
 /* Per fetch mode: the connections of each mode's clients (found by their
  * application_name, also when it was cut and cleaned) and their backends'
  * CPU between samples. */
@@ -508,7 +545,7 @@ int main(void)
         cmocka_unit_test(test_app_name),    cmocka_unit_test(test_open_args),
         cmocka_unit_test(test_pg_series),   cmocka_unit_test(test_pg_errors),
         cmocka_unit_test(test_agents),      cmocka_unit_test(test_modes),
-        cmocka_unit_test(test_sample_cost),
+        cmocka_unit_test(test_sample_cost), cmocka_unit_test(test_huge_values),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
