@@ -12,6 +12,7 @@
 #include "config.h" /* agent: trib_queue_name_valid() */
 #include "stress_plan.h"
 #include "stress_plan_int.h"
+#include "trib_buf.h"
 #include "trib_err.h"
 #include "trib_mem.h"
 #include "trib_time.h"
@@ -318,12 +319,14 @@ static json_t *str_or_null(const char *s)
     return s != NULL ? json_string(s) : json_null();
 }
 
-/* The database URL without its password (URI "user:pw@" or "password="). */
+/* The database URL without its password (URI "user:pw@" or "password="),
+ * built in a growing buffer: "password=***" is longer than an empty
+ * "password=". */
 static json_t *redacted(const char *url)
 {
-    char out[4096 + 16];
+    struct trib_buf b = TRIB_BUF_INIT;
     const char *s = url, *at, *scheme, *colon;
-    size_t o = 0;
+    json_t *j;
 
     if (url == NULL) {
         return json_null();
@@ -331,12 +334,13 @@ static json_t *redacted(const char *url)
     scheme = strstr(url, "://");
     at = scheme != NULL ? strchr(scheme + 3, '@') : NULL;
     colon = scheme != NULL ? strchr(scheme + 3, ':') : NULL;
-    while (*s != '\0' && o + 8 < sizeof(out)) {
+    trib_buf_puts(&b, "");
+    while (*s != '\0') {
         if (at != NULL && colon != NULL && colon < at && s == colon + 1) {
-            o += (size_t)snprintf(out + o, sizeof(out) - o, "***");
+            trib_buf_puts(&b, "***");
             s = at;
         } else if (strncmp(s, "password=", 9) == 0) {
-            o += (size_t)snprintf(out + o, sizeof(out) - o, "password=***");
+            trib_buf_puts(&b, "password=***");
             s += 9;
             if (*s == '\'') {
                 for (s++; *s != '\0' && *s != '\''; s += 1 + (*s == '\\')) {
@@ -350,11 +354,12 @@ static json_t *redacted(const char *url)
                 s++;
             }
         } else {
-            out[o++] = *s++;
+            trib_buf_putc(&b, *s++);
         }
     }
-    out[o] = '\0';
-    return json_string(out);
+    j = json_string(b.data);
+    trib_buf_fini(&b);
+    return j;
 }
 
 static json_t *stage_json(const struct stress_plan *p, int i)

@@ -412,6 +412,50 @@ static void test_flags_override_file(void **state)
     stress_plan_fini(&p);
 }
 
+/* run.plan.database_url never shows a password, however the URL is
+ * written; an URL of many empty passwords grows when redacted (it once
+ * overflowed a fixed buffer). */
+static void test_plan_json_redacts(void **state)
+{
+    static const struct {
+        const char *url, *want;
+    } cases[] = {
+        {"postgres://u:secret@h/db", "postgres://u:***@h/db"},
+        {"postgres://u@h:5432/db", "postgres://u@h:5432/db"},
+        {"host=h password='a b\\' c' x=1", "host=h password=*** x=1"},
+        {"postgres://h/db?sslmode=disable&password=pw&x=1",
+         "postgres://h/db?sslmode=disable&password=***&x=1"},
+    };
+    char err[512], many[4096], want[6000];
+    struct stress_plan p;
+    json_t *j;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        stress_plan_init(&p);
+        assert_int_equal(flag(&p, "database-url", cases[i].url, err), 0);
+        j = stress_plan_json(&p);
+        assert_string_equal(
+            json_string_value(json_object_get(j, "database_url")),
+            cases[i].want);
+        json_decref(j);
+        stress_plan_fini(&p);
+    }
+    many[0] = want[0] = '\0';
+    for (i = 0; i < 409; i++) { /* 4,090 bytes, the flag's limit is 4,096 */
+        strcat(many, "password=&");
+        strcat(want, "password=***&");
+    }
+    stress_plan_init(&p);
+    assert_int_equal(flag(&p, "database-url", many, err), 0);
+    j = stress_plan_json(&p);
+    assert_string_equal(json_string_value(json_object_get(j, "database_url")),
+                        want);
+    json_decref(j);
+    stress_plan_fini(&p);
+}
+
 static void test_flag_errors(void **state)
 {
     static const struct {
@@ -698,6 +742,7 @@ int main(void)
         cmocka_unit_test(test_plan_errors),
         cmocka_unit_test(test_finish_errors),
         cmocka_unit_test(test_flags_override_file),
+        cmocka_unit_test(test_plan_json_redacts),
         cmocka_unit_test(test_flag_errors),
         cmocka_unit_test(test_jobs_stage_conflicts),
         cmocka_unit_test(test_due_ramps),
