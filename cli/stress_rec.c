@@ -526,17 +526,21 @@ void stress_rec_db_row(struct stress_rec *r, const struct stress_db_row *row)
 void stress_rec_client(struct stress_rec *r, const char *client,
                        const char *node, const char *mode)
 {
-    uint32_t c;
+    uint32_t c, id;
 
     if (r == NULL || client == NULL || client[0] == 0) {
         return;
     }
     c = str_intern(&r->str, client, strlen(client));
+    /* Intern first, then index: interning may move cnode/cmode, and in
+     * "cnode[c] = str_intern(...)" the address may be taken before. */
     if (node != NULL && node[0] != 0) {
-        r->str.cnode[c] = str_intern(&r->str, node, strlen(node));
+        id = str_intern(&r->str, node, strlen(node));
+        r->str.cnode[c] = id;
     }
     if (mode != NULL && mode[0] != 0) {
-        r->str.cmode[c] = str_intern(&r->str, mode, strlen(mode));
+        id = str_intern(&r->str, mode, strlen(mode));
+        r->str.cmode[c] = id;
     }
 }
 

@@ -677,6 +677,45 @@ static void test_order(void **state)
 }
 
 /* 1000 jobs, end to end 1..1000 ms in shuffled order: exact ranks. */
+/* The id of string s in r's table (0 when absent). */
+static uint32_t str_id(const struct stress_rec *r, const char *s)
+{
+    uint32_t i;
+
+    for (i = 1; i < r->str.n; i++) {
+        if (strcmp(rec_str(r, i), s) == 0) {
+            return i;
+        }
+    }
+    return 0;
+}
+
+/* A client's node and mode are kept whichever interning grows the string
+ * table: the node's or the mode's may move the client map while it is
+ * written (the write once went to the old array). */
+static void test_client_map_growth(void **state)
+{
+    struct stress_rec *r;
+    char name[32];
+    uint32_t c;
+    int k, i;
+
+    (void)state;
+    for (k = 55; k < 70; k++) { /* the table grows at 64 strings */
+        r = stress_rec_new();
+        for (i = 0; i < k; i++) {
+            snprintf(name, sizeof(name), "other-%d", i);
+            stress_rec_client(r, name, NULL, NULL);
+        }
+        stress_rec_client(r, "the-client", "the-node", "poll");
+        c = str_id(r, "the-client");
+        assert_true(c != 0);
+        assert_int_equal(r->str.cnode[c], str_id(r, "the-node"));
+        assert_int_equal(r->str.cmode[c], str_id(r, "poll"));
+        stress_rec_free(r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -688,6 +727,7 @@ int main(void)
         cmocka_unit_test(test_series),
         cmocka_unit_test(test_monitors_mixed),
         cmocka_unit_test(test_order),
+        cmocka_unit_test(test_client_map_growth),
         cmocka_unit_test(test_quantiles),
         cmocka_unit_test(test_climb),
         cmocka_unit_test(test_empty),
