@@ -22,6 +22,9 @@
 #define STRESS_RATE_MAX  10000000.0    /* jobs/s */
 #define STRESS_ARGS_MAX  (1024 * 1024) /* bytes of args JSON */
 #define STRESS_DELAY_MAX (24 * 3600 * 1000000LL)
+/* args bytes x batch: what one batch's text may hold (each stream builds a
+ * batch in memory, and libpq takes at most 2 GiB of COPY data at once). */
+#define STRESS_BATCH_ARGS_MAX (64 * 1024 * 1024)
 
 /* The plan's single-valued settings, set the same way from the file and
  * from flags (see the table in stress_plan.c). */

@@ -208,7 +208,7 @@ static int check_stages(struct stress_plan *p, char *err, size_t errlen)
 
 static int check_jobs(struct stress_plan *p, char *err, size_t errlen)
 {
-    size_t klen = strnlen(p->kind, sizeof(p->kind));
+    size_t klen = strnlen(p->kind, sizeof(p->kind)), alen;
     json_t *args;
     char d[32], t[32];
     int ok;
@@ -239,6 +239,15 @@ static int check_jobs(struct stress_plan *p, char *err, size_t errlen)
             "insert: expected batch 1..100000 and streams 1..16, got "
             "%d and %d",
             p->batch, p->streams);
+    }
+    alen = strlen(p->args_json);
+    if ((double)alen * p->batch > STRESS_BATCH_ARGS_MAX) {
+        return stress__errf(
+            err, errlen,
+            "insert.batch: %d jobs with %zu bytes of args each is over %d MiB "
+            "of args a batch; use a batch of at most %zu",
+            p->batch, alen, STRESS_BATCH_ARGS_MAX >> 20,
+            (size_t)STRESS_BATCH_ARGS_MAX / alen);
     }
     if (p->timeout_us <= 0 || p->grace_us < 0 || p->delay_us < 0 ||
         p->spread_us < 0) {

@@ -456,6 +456,35 @@ static void test_plan_json_redacts(void **state)
     stress_plan_fini(&p);
 }
 
+/* Large args bound the batch: a batch's text is built in memory (it once
+ * passed and then could not be allocated, or overflowed libpq's int). */
+static void test_batch_args(void **state)
+{
+    static char args[20009];
+    char err[512], b[16];
+    struct stress_plan p;
+    size_t most;
+
+    (void)state;
+    memset(args, 'x', sizeof(args) - 1);
+    memcpy(args, "{\"a\":\"", 6);
+    memcpy(args + sizeof(args) - 3, "\"}", 3); /* 20,008 bytes compact */
+    most = (64u << 20) / 20008;
+    stress_plan_init(&p);
+    assert_int_equal(flag(&p, "args", args, err), 0);
+    assert_int_equal(flag(&p, "jobs", "10", err), 0);
+    assert_int_equal(stress_plan_finish(&p, err, sizeof(err)), TRIB_EINVAL);
+    assert_non_null(strstr(err, "insert.batch: 5000 jobs with 20008 bytes"));
+    snprintf(b, sizeof(b), "%zu", most + 1);
+    assert_int_equal(flag(&p, "batch", b, err), 0);
+    assert_int_equal(stress_plan_finish(&p, err, sizeof(err)), TRIB_EINVAL);
+    snprintf(b, sizeof(b), "%zu", most);
+    assert_non_null(strstr(err, b));
+    assert_int_equal(flag(&p, "batch", b, err), 0);
+    assert_int_equal(stress_plan_finish(&p, err, sizeof(err)), 0);
+    stress_plan_fini(&p);
+}
+
 static void test_flag_errors(void **state)
 {
     static const struct {
@@ -743,6 +772,7 @@ int main(void)
         cmocka_unit_test(test_finish_errors),
         cmocka_unit_test(test_flags_override_file),
         cmocka_unit_test(test_plan_json_redacts),
+        cmocka_unit_test(test_batch_args),
         cmocka_unit_test(test_flag_errors),
         cmocka_unit_test(test_jobs_stage_conflicts),
         cmocka_unit_test(test_due_ramps),
