@@ -190,6 +190,27 @@ static size_t width(const char *s)
     return w;
 }
 
+/* Drops an incomplete UTF-8 sequence at the end of s (where snprintf cut
+ * a character short: the text would no longer be UTF-8). */
+static void utf8_whole(char *s)
+{
+    size_t i = strlen(s), cont = 0, need;
+    unsigned char c;
+
+    while (i > 0 && cont < 3 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) {
+        i--;
+        cont++;
+    }
+    if (i == 0) {
+        return;
+    }
+    c = (unsigned char)s[i - 1];
+    need = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
+    if (cont < need) {
+        s[i - 1] = '\0';
+    }
+}
+
 void trib_fmt_cut(char *buf, size_t n, const char *s, size_t max)
 {
     size_t i = 0, chars = 0, len;
@@ -200,19 +221,22 @@ void trib_fmt_cut(char *buf, size_t n, const char *s, size_t max)
     }
     if (width(s) <= max || max < 4) {
         snprintf(buf, n, "%s", s);
-        return;
-    }
-    len = strlen(s);
-    while (i < len) {
-        if (((unsigned char)s[i] & 0xC0) != 0x80) {
-            if (chars == max - 3) {
-                break;
+    } else {
+        len = strlen(s);
+        while (i < len) {
+            if (((unsigned char)s[i] & 0xC0) != 0x80) {
+                if (chars == max - 3) {
+                    break;
+                }
+                chars++;
             }
-            chars++;
+            i++;
         }
-        i++;
+        snprintf(buf, n, "%.*s...", (int)i, s);
     }
-    snprintf(buf, n, "%.*s...", (int)i, s);
+    if (n > 0) {
+        utf8_whole(buf); /* buf smaller than the text: whole characters */
+    }
 }
 
 /* ---- tables -------------------------------------------------------------- */

@@ -69,7 +69,8 @@ void trib_table_render(const struct trib_table *t, struct trib_buf *out,
                        const char *indent);
 void trib_table_fini(struct trib_table *t);
 
-/* Copies s into buf, cut to at most max characters (UTF-8) with "..." */
+/* Copies s into buf, cut to at most max characters (UTF-8) with "...";
+ * a buf too small for that holds whole characters only. */
 void trib_fmt_cut(char *buf, size_t n, const char *s, size_t max);
 
 /* ---- documents (render_status.c, render_nodes.c) ------------------------ */

@@ -13,6 +13,7 @@
 
 #include "events.h"
 #include "render.h"
+#include "report_priv.h"
 #include "trib_err.h"
 
 /* ---- fixtures (docs/CONTROL.md) ----------------------------------------- */
@@ -213,6 +214,46 @@ static void test_cut(void **state)
     assert_string_equal(b, "ééé...");
     trib_fmt_cut(b, sizeof(b), NULL, 6);
     assert_string_equal(b, "-");
+}
+
+/* A buffer smaller than the text keeps whole UTF-8 characters, also in the
+ * HTML report's chart names (legends, marks, bar categories), which are
+ * copied into fixed buffers: cut a character short, they were no longer
+ * UTF-8. */
+static void test_cut_utf8(void **state)
+{
+    const char *names[4];
+    char small[8], tiny[4], euros[128] = "a";
+    struct rp_panel p;
+    struct rp_chart c;
+    json_t *j;
+    int i;
+
+    (void)state;
+    trib_fmt_cut(small, sizeof(small), "aa\xc3\xa9\xc3\xa9\xc3\xa9", 40);
+    assert_string_equal(small, "aa\xc3\xa9\xc3\xa9");
+    trib_fmt_cut(tiny, sizeof(tiny), "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 3);
+    assert_string_equal(tiny, "\xc3\xa9");
+    for (i = 0; i < 30; i++) {
+        strcat(euros, "\xe2\x82\xac"); /* 91 bytes, 31 characters */
+    }
+    rp_panel_init(&p, "panel", RP_U_COUNT);
+    assert_int_equal(rp_panel_cat(&p, euros), 0);
+    assert_int_equal(rp_panel_ser(&p, euros), 0);
+    rp_chart_init(&c, "x", "chart", NULL, RP_U_SEC, NULL, RP_U_NUM);
+    rp_chart_series(&c, euros, NULL, NULL, 0, 0);
+    rp_chart_mark(&c, 1, euros, 0);
+    names[0] = p.cat[0];
+    names[1] = p.ser[0];
+    names[2] = c.lines[0].name;
+    names[3] = c.marks[0].label;
+    for (i = 0; i < 4; i++) {
+        j = json_string(names[i]); /* NULL when not UTF-8 */
+        assert_non_null(j);
+        assert_true(strlen(names[i]) >= 37);
+        json_decref(j);
+    }
+    rp_chart_fini(&c);
 }
 
 /* ---- status ---------------------------------------------------------------
@@ -643,6 +684,7 @@ int main(void)
         cmocka_unit_test(test_fmt_rate),
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_cut),
+        cmocka_unit_test(test_cut_utf8),
         cmocka_unit_test(test_status_full),
         cmocka_unit_test(test_status_empty),
         cmocka_unit_test(test_status_no_database),

@@ -81,7 +81,8 @@ enum rp_unit rp_unit_of(const char *threshold_unit);
  * than tab and newline are dropped. */
 void rp_esc(struct trib_buf *b, const char *s);
 /* Copies s for a terminal: control characters (ESC included) become '?',
- * cut to at most max characters with "..."; NULL -> "-". */
+ * cut to at most max characters with "..." and to whole UTF-8 characters
+ * when buf is smaller; NULL -> "-". Chart names are copied with it. */
 void rp_clean(char *buf, size_t n, const char *s, size_t max);
 
 /* The run's stage names by index ("stage-N" when unnamed). */

@@ -56,7 +56,7 @@ static struct rp_line *new_line(struct rp_chart *c, const char *name, size_t n,
         return NULL;
     }
     l = &c->lines[c->nlines++];
-    snprintf(l->name, sizeof(l->name), "%s", name ? name : "-");
+    rp_clean(l->name, sizeof(l->name), name, sizeof(l->name) - 1);
     l->n = n;
     l->x = n ? trib_malloc(n * sizeof(double)) : NULL;
     l->y = n ? trib_malloc(n * sizeof(double)) : NULL;
@@ -108,7 +108,8 @@ void rp_chart_mark(struct rp_chart *c, double x, const char *label, int climb)
     m = &c->marks[c->nmarks++];
     m->x = x;
     m->climb = climb;
-    snprintf(m->label, sizeof(m->label), "%s", label ? label : "");
+    rp_clean(m->label, sizeof(m->label), label ? label : "",
+             sizeof(m->label) - 1);
 }
 
 void rp_chart_stage_marks(struct rp_chart *c, const json_t *doc)
@@ -612,7 +613,7 @@ int rp_panel_cat(struct rp_panel *p, const char *name)
     if (p->ncat >= RP_MAX_CATS) {
         return -1;
     }
-    snprintf(p->cat[p->ncat], sizeof(p->cat[0]), "%s", name ? name : "-");
+    rp_clean(p->cat[p->ncat], sizeof(p->cat[0]), name, sizeof(p->cat[0]) - 1);
     return p->ncat++;
 }
 
@@ -621,7 +622,7 @@ int rp_panel_ser(struct rp_panel *p, const char *name)
     if (p->nser >= RP_MAX_SER) {
         return -1;
     }
-    snprintf(p->ser[p->nser], sizeof(p->ser[0]), "%s", name ? name : "-");
+    rp_clean(p->ser[p->nser], sizeof(p->ser[0]), name, sizeof(p->ser[0]) - 1);
     return p->nser++;
 }
 
