@@ -214,7 +214,7 @@ static struct sr_app *app_get(struct stress_res *r, const char *name)
             return &r->apps[i];
         }
     }
-    if (r->napps == MAX_APPS - 1 && strcmp(name, OTHER_APP) != 0) {
+    if (r->napps >= MAX_APPS - 1 && strcmp(name, OTHER_APP) != 0) {
         return app_get(r, OTHER_APP);
     }
     r->apps =

@@ -415,6 +415,48 @@ static void test_agents(void **state)
     stress_res_free(r);
 }
 
+/* More application names than the report keeps: 63 by name, the rest
+ * counted together under "(other)" (the cap once held only until
+ * "(other)" itself was added). */
+static void test_many_apps(void **state)
+{
+    PGconn *db = db_open("tributary"), *c[70];
+    int64_t t0 = trib_now_us();
+    struct stress_res *r;
+    const json_t *apps, *a, *other = NULL;
+    char app[32];
+    json_t *doc;
+    size_t i, n;
+
+    (void)state;
+    for (i = 0; i < 70; i++) {
+        snprintf(app, sizeof(app), "many-%02zu", i);
+        c[i] = db_open(app);
+    }
+    assert_int_equal(stress_res_open(db, NULL, t0, &r), 0);
+    stress_res_sample(r);
+    doc = stress_res_json(r);
+    n = json_array_size(get(doc, "t"));
+    apps = get(get(doc, "postgres"), "apps");
+    assert_true(json_array_size(apps) <= 64);
+    json_array_foreach(apps, i, a)
+    {
+        if (strcmp(json_string_value(get(a, "application_name")), "(other)") ==
+            0) {
+            other = a;
+        }
+    }
+    assert_non_null(other);
+    assert_true(
+        json_integer_value(json_array_get(get(other, "conns"), n - 1)) >= 7);
+    json_decref(doc);
+    stress_res_free(r);
+    for (i = 0; i < 70; i++) {
+        PQfinish(c[i]);
+    }
+    PQfinish(db);
+}
+
 #define HUGE_DOC(hb, user)                                                     \
     "{\"nodes\": [{\"node\": \"n1\", \"boot_id\": \"1\", \"liveness\": "       \
     "\"alive\", \"last_heartbeat\": \"" hb                                     \
@@ -546,6 +588,7 @@ int main(void)
         cmocka_unit_test(test_pg_series),   cmocka_unit_test(test_pg_errors),
         cmocka_unit_test(test_agents),      cmocka_unit_test(test_modes),
         cmocka_unit_test(test_sample_cost), cmocka_unit_test(test_huge_values),
+        cmocka_unit_test(test_many_apps),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
