@@ -256,6 +256,23 @@ static void test_cut_utf8(void **state)
     rp_chart_fini(&c);
 }
 
+/* The report's percentages of absurd values print "-", never "inf%"
+ * (a saved report may hold any number). */
+static void test_report_pct_finite(void **state)
+{
+    char b[64];
+
+    (void)state;
+    rp_fmt_pct(b, sizeof(b), 1e307);
+    assert_string_equal(b, "-");
+    rp_fmt_delta(b, sizeof(b), 1e-300, 1e300);
+    assert_string_equal(b, "-");
+    rp_fmt_delta(b, sizeof(b), -1e308, 1e308);
+    assert_string_equal(b, "-");
+    rp_fmt_delta(b, sizeof(b), 100, 97);
+    assert_string_equal(b, "-3.0%");
+}
+
 /* ---- status ---------------------------------------------------------------
  */
 
@@ -685,6 +702,7 @@ int main(void)
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_cut),
         cmocka_unit_test(test_cut_utf8),
+        cmocka_unit_test(test_report_pct_finite),
         cmocka_unit_test(test_status_full),
         cmocka_unit_test(test_status_empty),
         cmocka_unit_test(test_status_no_database),

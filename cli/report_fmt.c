@@ -155,7 +155,7 @@ void rp_fmt_pct(char *buf, size_t n, double frac)
 {
     double p = frac * 100.0;
 
-    if (!isfinite(frac)) {
+    if (!isfinite(p)) { /* NaN, or too large to be a percentage */
         snprintf(buf, n, "-");
     } else if (p == 0) {
         snprintf(buf, n, "0%%");
@@ -218,7 +218,9 @@ void rp_fmt_delta(char *buf, size_t n, double a, double b)
         return;
     }
     d = (b - a) / fabs(a) * 100.0;
-    if (fabs(d) < 9.95) {
+    if (!isfinite(d)) { /* 1e-300 to 1e300: no percentage says that */
+        snprintf(buf, n, "-");
+    } else if (fabs(d) < 9.95) {
         snprintf(buf, n, "%+.1f%%", d);
     } else {
         snprintf(buf, n, "%+.0f%%", d);
