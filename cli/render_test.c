@@ -256,10 +256,12 @@ static void test_cut_utf8(void **state)
     rp_chart_fini(&c);
 }
 
-/* The report's percentages of absurd values print "-", never "inf%"
- * (a saved report may hold any number). */
+/* The report's percentages of absurd values print "-", never "inf%", and
+ * absurd stage indexes mark nothing (a saved report may hold any number). */
 static void test_report_pct_finite(void **state)
 {
+    struct rp_chart c;
+    json_t *doc;
     char b[64];
 
     (void)state;
@@ -271,6 +273,15 @@ static void test_report_pct_finite(void **state)
     assert_string_equal(b, "-");
     rp_fmt_delta(b, sizeof(b), 100, 97);
     assert_string_equal(b, "-3.0%");
+    /* a stage index beyond any long marks nothing (the cast was undefined) */
+    doc = json_loads("{\"series\": {\"stage\": [0, 1e300], \"t\": [0, 1]}}", 0,
+                     NULL);
+    rp_chart_init(&c, "x", "chart", NULL, RP_U_SEC, NULL, RP_U_NUM);
+    rp_chart_stage_marks(&c, doc);
+    assert_int_equal(c.nmarks, 1);
+    assert_string_equal(c.marks[0].label, "stage-1");
+    rp_chart_fini(&c);
+    json_decref(doc);
 }
 
 /* ---- status ---------------------------------------------------------------

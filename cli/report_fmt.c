@@ -353,7 +353,7 @@ const char *rp_stage_name(const json_t *doc, long idx, char *buf, size_t n)
         const json_t *s = json_array_get(st, i);
         double k = rp_num(s, "index");
         const char *name = rp_str(s, "name");
-        if (isfinite(k) && (long)k == idx && name != NULL) {
+        if (k == (double)idx && name != NULL) { /* (long)1e300: undefined */
             snprintf(buf, n, "%s", name);
             return buf;
         }

@@ -123,7 +123,7 @@ void rp_chart_stage_marks(struct rp_chart *c, const json_t *doc)
     for (i = 0; st != NULL && i < json_array_size(st); i++) {
         const json_t *v = json_array_get(st, i);
         double s = json_is_number(v) ? json_number_value(v) : -1;
-        if (s >= 0 && s != prev) {
+        if (s >= 0 && s < 1e9 && s != prev) { /* (long)s defined */
             v = t ? json_array_get(t, i) : NULL;
             at = json_is_number(v) ? json_number_value(v) : (double)i;
             rp_chart_mark(c, at,
