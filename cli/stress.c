@@ -369,7 +369,11 @@ static int write_file(const char *dir, const char *name,
     FILE *f;
     int ok;
 
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >=
+        sizeof(path)) {
+        fprintf(stderr, STRESS_PROG ": %s/%s: path too long\n", dir, name);
+        return -1;
+    }
     snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
     f = fopen(tmp, "wb");
     if (f == NULL) {
@@ -393,7 +397,10 @@ static int make_dir(const char *dir)
     char buf[4096];
     char *p;
 
-    snprintf(buf, sizeof(buf), "%s", dir);
+    if ((size_t)snprintf(buf, sizeof(buf), "%s", dir) >= sizeof(buf) - 32) {
+        fprintf(stderr, STRESS_PROG ": --out %s: path too long\n", dir);
+        return -1;
+    }
     for (p = buf + 1; *p; p++) {
         if (*p == '/') {
             *p = '\0';
@@ -522,8 +529,8 @@ static int finish(struct stress_ctx *ctx, int json_out)
                ctx->out_dir, ctx->out_dir, ctx->out_dir);
     }
     fflush(stdout);
-    if (!wrote && code == STRESS_EXIT_OK) {
-        code = STRESS_EXIT_ERROR;
+    if (!wrote) {
+        code = STRESS_EXIT_ERROR; /* the report is the run's product */
     }
     json_decref(doc);
     json_decref(resources);
@@ -542,7 +549,8 @@ int trib_cli_stress(int argc, char **argv)
 
     stress_plan_init(&ctx->plan);
     ctx->tty = isatty(STDERR_FILENO);
-    ctx->color = isatty(STDOUT_FILENO);
+    ctx->color = isatty(STDOUT_FILENO) &&
+                 (getenv("NO_COLOR") == NULL || *getenv("NO_COLOR") == '\0');
     rv = parse_args(ctx, argc, argv, &json_out);
     if (rv != 0) {
         rv = rv < 0 ? TRIB_EXIT_OK : rv;
@@ -593,6 +601,7 @@ int trib_cli_stress(int argc, char **argv)
     }
     if (stress_ins_start(&io, &ctx->ins, err, sizeof(err)) != 0) {
         fprintf(stderr, STRESS_PROG ": %s\n", err);
+        rmdir(ctx->out_dir); /* nothing was written: leave nothing behind */
         goto out;
     }
     stress_run(ctx);

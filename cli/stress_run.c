@@ -34,7 +34,8 @@ const char *stress_fmt_int(char *buf, size_t n, int64_t v)
     char tmp[32];
     int len, i, o = 0, neg = v < 0;
 
-    len = snprintf(tmp, sizeof(tmp), "%" PRId64, neg ? -v : v);
+    len = snprintf(tmp, sizeof(tmp), "%" PRIu64,
+                   neg ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
     if (neg && o < (int)n - 1) {
         buf[o++] = '-';
     }
@@ -417,11 +418,15 @@ void stress_run(struct stress_ctx *ctx)
         ctx->insert_ended_us = trib_now_us();
     }
     /* Settle: the other monitor may be a moment behind (events in
-     * transit; a poll older than the last event). */
+     * transit; a poll older than the last event). Not after Ctrl-C: the
+     * grace period was the wait asked for. */
     settle_at = trib_now_us() + SETTLE_US;
-    while (ctx->ctl != NULL && stress_signals < 2 &&
+    while (ctx->ctl != NULL && strcmp(ctx->outcome, "interrupted") != 0 &&
            trib_now_us() < settle_at) {
-        read_events(ctx, &b, EVENTS_HOLD_MS);
+        if (read_events(ctx, &b, EVENTS_HOLD_MS) < 0) {
+            struct timespec ts = {0, 50 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
         stress_poll_db(ctx);
         poll_coord(ctx);
         if (events_finished(ctx) == ctx->db_finished) {
