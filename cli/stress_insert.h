@@ -11,9 +11,9 @@
  * runs and old jobs never mix and the original due time survives retries
  * (River overwrites scheduled_at). due_us is left out when the plan has no
  * spread: the due time is then created_at + delay exactly, and unique
- * values are costly in river_job's GIN index on metadata. created_at is this machine's clock at
- * the batch, scheduled_at = created_at + delay (+ spread); River's 5 s rule
- * decides 'available' vs 'scheduled' (cli/insert.c).
+ * values are costly in river_job's GIN index on metadata. created_at is this
+ * machine's clock at the batch, scheduled_at = created_at + delay (+ spread);
+ * River's 5 s rule decides 'available' vs 'scheduled' (cli/insert.c).
  *
  * Pacing: stream k of n inserts the jobs whose index i satisfies
  * i % n == k; each stream compares the schedule with what it has put in
