@@ -9,10 +9,12 @@
 #include "stress_analyze_int.h"
 #include "trib_mem.h"
 
-#define CLIMB_SECS   3     /* backlog growing this many seconds in a row  */
-#define CLIMB_JOBS   10    /* ... by at least this many jobs              */
-#define CLIMB_FACTOR 3     /* p95 over this many times the first stage's  */
-#define CLIMB_MIN_US 50000 /* ... and over 50 ms                          */
+#define CLIMB_SECS    3     /* backlog growing this many seconds in a row  */
+#define CLIMB_JOBS    10    /* ... by at least this many jobs              */
+#define CLIMB_FACTOR  3     /* p95 over this many times the first stage's  */
+#define CLIMB_MIN_US  50000 /* ... and over 50 ms                          */
+#define CLIMB_MIN_FIN 20    /* ... in seconds with >= 20 jobs finishing,   */
+                            /* CLIMB_SECS of them in a row                 */
 
 static int64_t stage_end(const struct an *a, int k, int64_t dflt)
 {
@@ -202,14 +204,19 @@ static int64_t backlog_climb(const json_t *series, int64_t *from, int64_t *to)
     return -1;
 }
 
-/* The first second whose end-to-end p95 exceeded CLIMB_FACTOR x the
- * median of the first stage's seconds (those up to its last job's
- * finish) and CLIMB_MIN_US; -1 none. */
-static int64_t latency_climb(const struct an *a, int64_t *base, int64_t *p95)
+/* The first of CLIMB_SECS seconds in a row whose end-to-end p95 each
+ * exceeded CLIMB_FACTOR x the median of the first stage's seconds (those
+ * up to its last job's finish) and CLIMB_MIN_US, each with at least
+ * CLIMB_MIN_FIN jobs finishing (one retried job in a quiet second is no
+ * climb); -1 none. */
+static int64_t latency_climb(const struct an *a, const json_t *series,
+                             int64_t *base, int64_t *p95)
 {
-    uint32_t s, last = a->nsec - 1, n = 0;
+    const json_t *fin = json_object_get(series, "finished");
+    uint32_t s, last = a->nsec - 1, n = 0, run = 0;
     int64_t *v;
 
+#define FIN(x) json_integer_value(json_array_get(fin, (x)))
     if (a->nstages > 0) {
         if (a->stage0_last_final == 0) {
             return -1;
@@ -231,11 +238,16 @@ static int64_t latency_climb(const struct an *a, int64_t *base, int64_t *p95)
     trib_free(v);
     for (s = 0; s < a->nsec; s++) {
         if (a->sec_p95[s] > CLIMB_FACTOR * *base &&
-            a->sec_p95[s] > CLIMB_MIN_US) {
-            *p95 = a->sec_p95[s];
-            return s;
+            a->sec_p95[s] > CLIMB_MIN_US && FIN(s) >= CLIMB_MIN_FIN) {
+            if (++run == CLIMB_SECS) {
+                *p95 = a->sec_p95[s - CLIMB_SECS + 1];
+                return s - CLIMB_SECS + 1;
+            }
+        } else {
+            run = 0;
         }
     }
+#undef FIN
     return -1;
 }
 
@@ -243,7 +255,7 @@ json_t *stress__an_climb(const struct an *a, const json_t *series)
 {
     int64_t bf = 0, bt = 0, lb = 0, lp = 0, at;
     int64_t b_at = backlog_climb(series, &bf, &bt);
-    int64_t l_at = latency_climb(a, &lb, &lp);
+    int64_t l_at = latency_climb(a, series, &lb, &lp);
     int use_b = b_at >= 0 && (l_at < 0 || b_at <= l_at), stage;
     const char *name = NULL;
     char detail[256], where[STRESS_NAME_MAX + 32] = "";

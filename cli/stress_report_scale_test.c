@@ -71,33 +71,45 @@ void test_quantiles(void **state)
 
 /* Two stages, ten jobs a second; the second stage's jobs finish late
  * (overload) or on time plus one job a second that never finishes. */
-static json_t *climb_doc(int overload, struct stress_plan *p)
+/* Two stages of 10 s. mode 0: steady (a backlog growing 1, 2, 3, 4);
+ * 1: the second stage's jobs all finish at 30 s (backlog climb); 2: 40
+ * jobs a second, end-to-end 5 ms, then 400 ms from second 12 on (latency
+ * climb); 3: 2 jobs a second, every third second one of them 1 s late
+ * (too few jobs to call it a climb). */
+static json_t *climb_doc(int mode, struct stress_plan *p)
 {
     static int64_t start[2] = {T0, T0 + 10 * S};
     static int64_t end[2] = {T0 + 10 * S, T0 + 20 * S};
     struct stress_run_info in;
     struct stress_rec *r = stress_rec_new();
     json_t *doc;
-    int64_t id = 1, s, k, due;
+    int64_t id = 1, s, k, due, per = mode == 2 ? 40 : mode == 3 ? 2 : 10;
 
     stress_plan_init(p);
     p->nstages = 2;
     snprintf(p->stages[0].name, STRESS_NAME_MAX, "steady");
     snprintf(p->stages[1].name, STRESS_NAME_MAX, "overload");
-    p->stages[0].count = p->stages[1].count = 100;
-    p->stages[0].rate = p->stages[1].rate = 10;
+    p->stages[0].count = p->stages[1].count = 10 * per;
+    p->stages[0].rate = p->stages[1].rate = (double)per;
     for (s = 0; s < 20; s++) {
-        for (k = 0; k < 10; k++) {
-            due = T0 + s * S + k * 100 * MS;
-            if (s >= 10 && overload) {
+        for (k = 0; k < per; k++) {
+            int64_t e2e = 5 * MS;
+            due = T0 + s * S + k * (S / per);
+            if (mode == 2 && s >= 12) {
+                e2e = 400 * MS;
+            }
+            if (mode == 3 && k == 0 && s % 3 == 2) {
+                e2e = S;
+            }
+            if (s >= 10 && mode == 1) {
                 row(r, id++, "completed", "q", 1, due, T0 + 30 * S,
                     T0 + 30 * S + k, due, 1, "c", 0, NULL);
             } else {
-                row(r, id++, "completed", "q", 1, due, due + MS, due + 5 * MS,
-                    due, s >= 10, "c", 0, NULL);
+                row(r, id++, "completed", "q", 1, due, due + MS, due + e2e, due,
+                    s >= 10, "c", 0, NULL);
             }
         }
-        if (s >= 10 && s < 14 && !overload) {
+        if (s >= 10 && s < 14 && mode == 0) {
             row(r, id++, "available", "q", 0, T0 + s * S, 0, 0, T0 + s * S, 1,
                 NULL, 0, NULL);
         }
@@ -134,6 +146,22 @@ void test_climb(void **state)
     /* a backlog growing 1, 2, 3, 4 and steady latency: no climb */
     doc = climb_doc(0, &p);
     assert_int_equal(ji(doc, "series.backlog.13"), 4);
+    assert_true(json_is_null(jp(doc, "climb")));
+    json_decref(doc);
+    stress_plan_fini(&p);
+    /* end-to-end p95 from 5 ms to 400 ms at second 12, 40 jobs a second */
+    doc = climb_doc(2, &p);
+    assert_string_equal(json_string_value(jp(doc, "climb.metric")),
+                        "end_to_end_p95");
+    assert_int_equal(ji(doc, "climb.at_s"), 12);
+    assert_int_equal(ji(doc, "climb.stage"), 1);
+    near(jr(doc, "climb.to"), 400, "to");
+    json_decref(doc);
+    stress_plan_fini(&p);
+    /* one late job among three finishing in second 3: its p95 is 1 s, but
+     * too few jobs (and not 3 s in a row) to call that a climb */
+    doc = climb_doc(3, &p);
+    near(jr(doc, "series.end_to_end_ms.p95.3"), 1000, "p95 at 3 s");
     assert_true(json_is_null(jp(doc, "climb")));
     json_decref(doc);
     stress_plan_fini(&p);

@@ -584,11 +584,9 @@ static void test_series(void **state)
     near(jr(prev, "0"), 5050, "cdf max");
     near(jr(prev, "1"), 1, "cdf top");
     assert_int_equal(json_array_size(jp(doc, "cdf.pickup_by_mode.notify")), 5);
-    /* the latency climbed when job 2 (stage 'ramp') took 1040 ms */
-    assert_string_equal(json_string_value(jp(doc, "climb.metric")),
-                        "end_to_end_p95");
-    assert_int_equal(ji(doc, "climb.at_s"), 3);
-    assert_int_equal(ji(doc, "climb.stage"), 1);
+    /* job 2 (stage 'ramp') took 1040 ms, alone in its second: no climb
+     * (test_climb has the real ones) */
+    assert_true(json_is_null(jp(doc, "climb")));
     json_decref(doc);
     stress_rec_free(r);
     stress_plan_fini(&p);
