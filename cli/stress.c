@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "control_client.h"
+#include "render.h"
 #include "report_render.h"
 #include "stress_int.h"
 #include "trib_buf.h"
@@ -587,12 +588,11 @@ int trib_cli_stress(int argc, char **argv)
     io.run_tag = ctx->run_tag;
     if (!ctx->quiet) {
         char n[32];
+        trib_fmt_count(n, sizeof(n), stress_plan_jobs(&ctx->plan));
         fprintf(stderr,
                 STRESS_PROG ": run %s: %s jobs of %s in %d stage%s, "
                             "report in %s/\n",
-                ctx->run_id,
-                stress_fmt_int(n, sizeof(n), stress_plan_jobs(&ctx->plan)),
-                ctx->plan.kind, ctx->plan.nstages,
+                ctx->run_id, n, ctx->plan.kind, ctx->plan.nstages,
                 ctx->plan.nstages == 1 ? "" : "s", ctx->out_dir);
     }
     ctx->started_us = trib_now_us();

@@ -77,7 +77,7 @@ struct stress_ctx {
     struct stress_ins_progress prog;
     const char *outcome;
     char error[640];
-    int disagree;
+    int disagree; /* set from the report's monitors.agree (stress.c) */
 };
 
 /* Runs the loop: inserting, following, stopping (stress_run.c). Fills
@@ -90,8 +90,5 @@ int stress_read_rows(struct stress_ctx *ctx);
 
 /* One database poll of the run's rows by state; 0 or -1 (error printed). */
 int stress_poll_db(struct stress_ctx *ctx);
-
-/* Formats n with thousands separators into buf. */
-const char *stress_fmt_int(char *buf, size_t n, int64_t v);
 
 #endif /* TRIB_STRESS_INT_H */

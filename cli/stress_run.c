@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "control_client.h"
+#include "render.h"
 #include "stress_int.h"
 #include "trib_buf.h"
 #include "trib_time.h"
@@ -28,26 +29,6 @@
 #define SETTLE_US       (10 * TRIB_US_PER_S) /* monitors to agree      */
 #define PROGRESS_EVERY  (5 * TRIB_US_PER_S)  /* plain lines (no tty)   */
 #define READ_CHUNK      20000                /* rows per final read    */
-
-const char *stress_fmt_int(char *buf, size_t n, int64_t v)
-{
-    char tmp[32];
-    int len, i, o = 0, neg = v < 0;
-
-    len = snprintf(tmp, sizeof(tmp), "%" PRIu64,
-                   neg ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
-    if (neg && o < (int)n - 1) {
-        buf[o++] = '-';
-    }
-    for (i = 0; i < len && o < (int)n - 1; i++) {
-        if (i > 0 && (len - i) % 3 == 0 && o < (int)n - 2) {
-            buf[o++] = ',';
-        }
-        buf[o++] = tmp[i];
-    }
-    buf[o] = '\0';
-    return buf;
-}
 
 static int has_tag(const struct trib_wire_event *ev, const char *tag,
                    size_t taglen)
@@ -293,21 +274,22 @@ static void progress(struct stress_ctx *ctx, int64_t now, int final)
     } else {
         snprintf(eta, sizeof(eta), " | ETA ?");
     }
+    trib_fmt_count(a, sizeof(a), p->inserted);
+    trib_fmt_count(b, sizeof(b), stress_plan_jobs(&ctx->plan));
+    trib_fmt_count(c, sizeof(c), fin);
+    trib_fmt_count(d, sizeof(d), failed);
     fprintf(stderr,
             "%s%5.0fs  %s | inserted %s/%s%s | finished %s (%.0f/s) "
             "failed %s%s",
-            ctx->tty ? "\r\033[K" : "", el, stage,
-            stress_fmt_int(a, sizeof(a), p->inserted),
-            stress_fmt_int(b, sizeof(b), stress_plan_jobs(&ctx->plan)),
+            ctx->tty ? "\r\033[K" : "", el, stage, a, b,
             p->due > p->inserted + (int64_t)ctx->plan.batch * ctx->plan.streams
                 ? " (behind)"
                 : "",
-            stress_fmt_int(c, sizeof(c), fin), rate > 0 ? rate : 0,
-            stress_fmt_int(d, sizeof(d), failed), eta);
+            c, rate > 0 ? rate : 0, d, eta);
     if (ctx->plan.monitor == STRESS_MONITOR_BOTH && ctx->ctl != NULL) {
-        fprintf(stderr, " [events %s, db %s]",
-                stress_fmt_int(e, sizeof(e), evfin),
-                stress_fmt_int(f, sizeof(f), ctx->db_finished));
+        trib_fmt_count(e, sizeof(e), evfin);
+        trib_fmt_count(f, sizeof(f), ctx->db_finished);
+        fprintf(stderr, " [events %s, db %s]", e, f);
     }
     fputs(ctx->tty && !final ? "" : "\n", stderr);
     fflush(stderr);
@@ -440,8 +422,6 @@ void stress_run(struct stress_ctx *ctx)
         map_clients(ctx);
     }
     ctx->ended_us = trib_now_us();
-    ctx->disagree =
-        ctx->ctl != NULL && events_finished(ctx) != ctx->db_finished;
     progress(ctx, ctx->ended_us, 1);
     trib_ctl_batch_fini(&b);
 }
