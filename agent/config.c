@@ -11,6 +11,7 @@
 #include "trib_log.h"
 #include "trib_mem.h"
 #include "trib_time.h"
+#include "trib_tls.h"
 #include "trib_yaml.h"
 
 #include <ctype.h>
@@ -180,7 +181,26 @@ static const struct opt opts[] = {
      A(forward_drain_timeout_us), "5s", 0, 600 * SEC,
      "on stop, keep forwarding until the coordinator has every event on "
      "disk, at most this long"},
+    /* TLS to a tls+tcp:// coordinator (docs/TLS.md) */
+    {"tls.ca_file", "--tls-ca", TRIB_TLS_ENV_CA, T_STR, A(tls_ca_file), NULL, 0,
+     0,
+     "CA certificate(s) (PEM) the coordinator's certificate must chain to; "
+     "required with a tls+tcp:// coordinator"},
+    {"tls.cert_file", "--tls-cert", TRIB_TLS_ENV_CERT, T_STR, A(tls_cert_file),
+     NULL, 0, 0,
+     "this agent's client certificate (PEM), for a coordinator that "
+     "requires one (--tls-client-ca)"},
+    {"tls.key_file", "--tls-key", TRIB_TLS_ENV_KEY, T_STR, A(tls_key_file),
+     NULL, 0, 0,
+     "its private key (PEM, unencrypted, mode 0600); default: in "
+     "tls.cert_file"},
+    {"tls.server_name", "--tls-server-name", TRIB_TLS_ENV_SERVER_NAME, T_STR,
+     A(tls_server_name), NULL, 0, 0,
+     "the DNS name the coordinator's certificate must carry (default: the "
+     "host of the coordinator URL)"},
 };
+
+const struct trib_agent_conf *trib__agent_conf_last;
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -669,7 +689,8 @@ static int load_map(const char *path, const struct trib_yaml *map,
         if (v->kind == TRIB_YAML_MAP &&
             (strcmp(key, "leader") == 0 || strcmp(key, "maintenance") == 0 ||
              strcmp(key, "sink") == 0 || strcmp(key, "completer") == 0 ||
-             strcmp(key, "outbox") == 0 || strcmp(key, "forward") == 0)) {
+             strcmp(key, "outbox") == 0 || strcmp(key, "forward") == 0 ||
+             strcmp(key, "tls") == 0)) {
             char sub[160];
             snprintf(sub, sizeof(sub), "%s.", key);
             rv = load_map(path, v, sub, a, defaults, err, errlen);
@@ -791,6 +812,9 @@ void trib_agent_conf_free(struct trib_agent_conf *c)
     if (c == NULL) {
         return;
     }
+    if (trib__agent_conf_last == c) {
+        trib__agent_conf_last = NULL;
+    }
     for (k = 0; k < NOPTS; k++) {
         if (opts[k].type == T_STR && opts[k].scope == S_AGENT) {
             trib_free(*(char **)((char *)c + opts[k].off));
@@ -824,6 +848,63 @@ struct flag_val {
     const struct opt *o;
     const char *val;
 };
+
+void trib_agent_conf_tls(const struct trib_agent_conf *c,
+                         struct trib_tls_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->ca_file = c->tls_ca_file;
+    o->cert_file = c->tls_cert_file;
+    o->key_file = c->tls_key_file;
+    o->server_name = c->tls_server_name;
+}
+
+/* TLS settings go with a tls+tcp:// coordinator and only with one; the
+ * files are loaded once here so that a mistake stops the start (exit 2)
+ * instead of failing every handshake later. */
+static int check_tls(struct trib_agent_conf *a, char *err, size_t errlen)
+{
+    char **fields[] = {&a->tls_ca_file, &a->tls_cert_file, &a->tls_key_file,
+                       &a->tls_server_name};
+    struct trib_tls_opts o;
+    nng_tls_config *cfg;
+    size_t i;
+    int rv;
+
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        if (*fields[i] != NULL && (*fields[i])[0] == '\0') {
+            trib_free(*fields[i]); /* empty = unset */
+            *fields[i] = NULL;
+        }
+    }
+    trib_agent_conf_tls(a, &o);
+    if (!trib_tls_url(a->coordinator)) {
+        if (trib_tls_opts_set(&o) || o.server_name != NULL) {
+            return errf(err, errlen,
+                        "tls: TLS settings (tls.*, --tls-*, TRIBUTARY_TLS_*) "
+                        "are given but the coordinator URL %s%s%s is not "
+                        "tls+tcp://HOST:PORT",
+                        a->coordinator ? "'" : "",
+                        a->coordinator ? a->coordinator : "(none)",
+                        a->coordinator ? "'" : "");
+        }
+        return 0;
+    }
+    if (o.ca_file == NULL) {
+        return errf(err, errlen,
+                    "coordinator: %s is a TLS address: give the CA that "
+                    "signed the coordinator's certificate (tls.ca_file, "
+                    "--tls-ca or TRIBUTARY_TLS_CA)",
+                    a->coordinator);
+    }
+    rv = trib_tls_config_create(TRIB_TLS_CLIENT, &o, a->coordinator, &cfg, err,
+                                errlen);
+    if (rv != 0) {
+        return rv;
+    }
+    nng_tls_config_free(cfg);
+    return 0;
+}
 
 /* The coordinator URL must name a transport nng has; the outbox needs room
  * for two segments; the directory defaults from the node id. */
@@ -1113,9 +1194,13 @@ int trib_agent_conf_load(int argc, char **argv, struct trib_agent_conf **out,
         a->node_id = trib_strdup(host);
     }
     rv = check_forwarding(a, err, errlen);
+    if (rv == 0) {
+        rv = check_tls(a, err, errlen);
+    }
     if (rv != 0) {
         goto done;
     }
+    trib__agent_conf_last = a;
     if (print_config) {
         trib_agent_conf_dump(a, stdout);
         rv = 1;

@@ -87,6 +87,12 @@ struct trib_agent_conf {
     int64_t heartbeat_us;
     int64_t forward_drain_timeout_us; /* on stop: wait for durable acks */
 
+    /* TLS to a tls+tcp:// coordinator (docs/TLS.md); NULL: unset */
+    char *tls_ca_file;     /* CA(s) the coordinator's certificate needs  */
+    char *tls_cert_file;   /* client certificate (mutual TLS)            */
+    char *tls_key_file;    /* its key; NULL: in tls_cert_file            */
+    char *tls_server_name; /* name to verify; NULL: the URL's host       */
+
     struct trib_client_conf *clients;
     size_t nclients;
 };
@@ -99,6 +105,16 @@ struct trib_agent_conf {
 int trib_agent_conf_load(int argc, char **argv, struct trib_agent_conf **out,
                          char *err, size_t errlen);
 void trib_agent_conf_free(struct trib_agent_conf *c); /* NULL ok */
+
+/* The TLS fields above as trib_tls options (borrowing the strings). */
+struct trib_tls_opts;
+void trib_agent_conf_tls(const struct trib_agent_conf *c,
+                         struct trib_tls_opts *o);
+
+/* The TLS settings of the configuration loaded last (NULL: none loaded,
+ * or it was freed): the forwarder's fallback when its options carry none
+ * (agent.c does not pass them yet). Library-private. */
+extern const struct trib_agent_conf *trib__agent_conf_last;
 
 /* Writes the effective configuration as YAML. */
 void trib_agent_conf_dump(const struct trib_agent_conf *c, FILE *f);

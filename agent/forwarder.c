@@ -16,11 +16,13 @@
  * an old boot is durable), else GOODBYE when draining is over.
  */
 #include "forwarder.h"
+#include "config.h"
 #include "trib_auth.h"
 #include "trib_err.h"
 #include "trib_log.h"
 #include "trib_mem.h"
 #include "trib_time.h"
+#include "trib_tls.h"
 
 #include <inttypes.h>
 #include <nng/nng.h>
@@ -63,6 +65,7 @@ struct trib_forwarder {
 
     /* nng (the aio callback touches only sending/ctx/aio and the queue) */
     nng_socket sock;
+    nng_dialer dialer;
     nng_ctx ctx;
     nng_aio *aio;
     int sending; /* aio phase: 1 send, 0 receive */
@@ -85,6 +88,10 @@ struct trib_forwarder {
     uint64_t backoff_ms;
     uv_timer_t backoff_timer, hb_timer, drain_timer, probe_timer;
     int open_handles, closing;
+    int pipes;                            /* connections up (loop thread) */
+    struct trib_tls_dial_stats dial_seen; /* counters at the last check  */
+    int tls_cert;                         /* presenting a client cert     */
+    char tls_name[256];                   /* verified name; "" URL host   */
     struct trib_complain conn_complain, auth_complain, proto_complain;
 
     /* draining */
@@ -645,6 +652,35 @@ static void on_batch_reply(struct trib_forwarder *fw,
                              m->u.error.expected_seq - 1, 0);
 }
 
+/* A request failed: says why, from the dialer's counters when there is
+ * no connection (a TLS handshake that fails is otherwise silent). */
+static void no_answer(struct trib_forwarder *fw, enum fw_req req, int rv)
+{
+    struct trib_tls_dial_stats now;
+    char why[600];
+
+    if (fw->pipes == 0) {
+        trib_tls_dial_stats(fw->dialer, &now);
+        if (trib_tls_dial_explain(&fw->dial_seen, &now, fw->o.url,
+                                  fw->tls_name[0] ? fw->tls_name : NULL,
+                                  fw->tls_cert, why, sizeof(why))) {
+            fw->dial_seen = now;
+            trib_complain(&fw->conn_complain, TRIB_LOG_WARN, "AGT-FORWARD",
+                          "cannot connect to the coordinator: %s; retrying "
+                          "(events wait in the outbox)",
+                          why);
+            return;
+        }
+        fw->dial_seen = now;
+    }
+    trib_complain(&fw->conn_complain, TRIB_LOG_WARN, "AGT-FORWARD",
+                  "no answer from the coordinator at %s%s: %s; retrying "
+                  "(events wait in the outbox)",
+                  fw->o.url,
+                  req == REQ_HELLO && fw->pipes == 0 ? " (no connection)" : "",
+                  nng_strerror(rv));
+}
+
 static void on_reply(struct trib_forwarder *fw, int rv, nng_msg *msg)
 {
     enum fw_req req = fw->inflight;
@@ -670,10 +706,7 @@ static void on_reply(struct trib_forwarder *fw, int rv, nng_msg *msg)
             pump(fw); /* cancelled by the drain timeout: GOODBYE now */
             return;
         }
-        trib_complain(&fw->conn_complain, TRIB_LOG_WARN, "AGT-FORWARD",
-                      "no answer from the coordinator at %s: %s; retrying "
-                      "(events wait in the outbox)",
-                      fw->o.url, nng_strerror(rv));
+        no_answer(fw, req, rv);
         session_end(fw);
         return;
     }
@@ -749,17 +782,21 @@ static void on_async(uv_async_t *h)
         } else if (p->kind == POST_REPLY) {
             on_reply(fw, p->rv, p->msg);
         } else if (p->kind == POST_PIPE_ADD) {
+            fw->pipes++;
             TRIB_DEBUG("AGT-FORWARD", "connected to %s", fw->o.url);
             if (fw->state == FW_IDLE && fw->inflight == REQ_NONE) {
                 uv_timer_stop(&fw->backoff_timer);
                 send_hello(fw); /* no need to wait out the backoff */
             }
-        } else if (fw->state != FW_IDLE) {
-            trib_complain(&fw->conn_complain, TRIB_LOG_WARN, "AGT-FORWARD",
-                          "connection to the coordinator at %s lost; "
-                          "reconnecting (events wait in the outbox)",
-                          fw->o.url);
-            session_end(fw);
+        } else {
+            fw->pipes -= fw->pipes > 0;
+            if (fw->state != FW_IDLE) {
+                trib_complain(&fw->conn_complain, TRIB_LOG_WARN, "AGT-FORWARD",
+                              "connection to the coordinator at %s lost; "
+                              "reconnecting (events wait in the outbox)",
+                              fw->o.url);
+                session_end(fw);
+            }
         }
         trib_free(p);
     }
@@ -899,6 +936,57 @@ void trib_forwarder_drain(struct trib_forwarder *fw, uint64_t timeout_ms,
 
 /* ---------------------------------------------------------- lifecycle */
 
+/* The dialer, with TLS for a tls+tcp:// URL; started non-blocking. */
+static int dial(struct trib_forwarder *fw)
+{
+    const struct trib_tls_opts *t = fw->o.tls;
+    struct trib_tls_opts conf_tls;
+    nng_tls_config *cfg = NULL;
+    char err[512];
+    int rv;
+
+    rv = nng_dialer_create(&fw->dialer, fw->sock, fw->o.url);
+    if (rv != 0) {
+        TRIB_ERROR("AGT-FORWARD", "cannot dial the coordinator at %s: %s",
+                   fw->o.url, nng_strerror(rv));
+        return trib_err_from_nng(rv);
+    }
+    if (trib_tls_url(fw->o.url)) {
+        if (t == NULL && trib__agent_conf_last != NULL) {
+            trib_agent_conf_tls(trib__agent_conf_last, &conf_tls);
+            t = &conf_tls;
+        }
+        if (t == NULL) {
+            memset(&conf_tls, 0, sizeof(conf_tls));
+            t = &conf_tls;
+        }
+        rv = trib_tls_config_create(TRIB_TLS_CLIENT, t, fw->o.url, &cfg, err,
+                                    sizeof(err));
+        if (rv != 0) {
+            TRIB_ERROR("AGT-FORWARD", "%s", err);
+            return rv;
+        }
+        fw->tls_cert = t->cert_file != NULL;
+        snprintf(fw->tls_name, sizeof(fw->tls_name), "%s",
+                 t->server_name != NULL ? t->server_name : "");
+        rv = nng_dialer_set_ptr(fw->dialer, NNG_OPT_TLS_CONFIG, cfg);
+        nng_tls_config_free(cfg); /* the dialer holds its own reference */
+        if (rv != 0) {
+            TRIB_ERROR("AGT-FORWARD", "cannot set up TLS for %s: %s", fw->o.url,
+                       nng_strerror(rv));
+            return trib_err_from_nng(rv);
+        }
+    }
+    trib_tls_dial_stats(fw->dialer, &fw->dial_seen);
+    rv = nng_dialer_start(fw->dialer, NNG_FLAG_NONBLOCK);
+    if (rv != 0) {
+        TRIB_ERROR("AGT-FORWARD", "cannot dial the coordinator at %s: %s",
+                   fw->o.url, nng_strerror(rv));
+        return trib_err_from_nng(rv);
+    }
+    return 0;
+}
+
 int trib_forwarder_start(const struct trib_forwarder_opts *opts,
                          struct trib_forwarder **out)
 {
@@ -946,20 +1034,20 @@ int trib_forwarder_start(const struct trib_forwarder_opts *opts,
     fw->backoff_timer.data = fw->hb_timer.data = fw;
     fw->drain_timer.data = fw->probe_timer.data = fw;
     fw->open_handles = 5;
-    rv = nng_dial(fw->sock, opts->url, NULL, NNG_FLAG_NONBLOCK);
-    if (rv != 0) {
-        TRIB_ERROR("AGT-FORWARD", "cannot dial the coordinator at %s: %s",
-                   opts->url, nng_strerror(rv));
+    if ((rv = dial(fw)) != 0) {
         trib_forwarder_close(fw);
-        return trib_err_from_nng(rv);
+        return rv;
     }
     uv_timer_start(&fw->hb_timer, on_hb_timer, (uint64_t)fw->o.heartbeat_ms,
                    (uint64_t)fw->o.heartbeat_ms);
     TRIB_INFO("AGT-FORWARD",
               "forwarding events to the coordinator at %s (boot %016" PRIx64
-              "%s)",
+              "%s%s)",
               opts->url, opts->boot_id,
-              opts->secret ? ", shared secret set" : ", no shared secret");
+              opts->secret ? ", shared secret set" : ", no shared secret",
+              !trib_tls_url(opts->url) ? ""
+              : fw->tls_cert           ? ", TLS with a client certificate"
+                                       : ", TLS");
     send_hello(fw); /* waits in nng for the connection */
     *out = fw;
     return 0;

@@ -26,9 +26,13 @@
  * one that cannot is refused and logged, as is an agent the coordinator
  * refuses (rate-limited). Events wait in the outbox meanwhile.
  *
- * The nng side: a req0 socket dialled with NNG_FLAG_NONBLOCK (nng
- * reconnects by itself, 100 ms .. 5 s), one context and one aio whose
- * callback (an nng thread) queues the result under a mutex and wakes the
+ * The nng side: a req0 socket whose dialer starts with NNG_FLAG_NONBLOCK
+ * (nng reconnects by itself, 100 ms .. 5 s); a tls+tcp:// URL gets a TLS
+ * client config first (common/trib_tls.h). nng retries a failed TLS
+ * handshake in silence, so when HELLO times out without a connection the
+ * dialer's counters say why (certificate not trusted, client certificate
+ * required, connection refused), logged rate-limited; one context and one aio
+ * whose callback (an nng thread) queues the result under a mutex and wakes the
  * loop with uv_async_send; the loop drains the whole queue. Pipe
  * add/remove notifications take the same path.
  *
@@ -48,6 +52,7 @@
 #include "trib_wire.h"
 
 struct trib_forwarder;
+struct trib_tls_opts;
 
 struct trib_forwarder_opts {
     uv_loop_t *loop;
@@ -59,6 +64,9 @@ struct trib_forwarder_opts {
     const char *host, *version;
     const void *secret; /* NULL: none                                   */
     size_t secret_len;
+    /* TLS for a tls+tcp:// URL (CA required); NULL: the settings of the
+     * agent configuration loaded last (config.h). */
+    const struct trib_tls_opts *tls;
     const struct trib_wire_client *clients; /* for HELLO               */
     int nclients;
     int64_t heartbeat_ms;
@@ -80,7 +88,8 @@ struct trib_forwarder_stats {
 };
 
 /* Creates the socket and starts dialling (non-blocking) and the
- * handshake. 0 or a trib_err (a malformed URL: TRIB_EINVAL, logged). */
+ * handshake. 0 or a trib_err (a malformed URL: TRIB_EINVAL; unusable TLS
+ * files: TRIB_ECONFIG; logged). */
 int trib_forwarder_start(const struct trib_forwarder_opts *opts,
                          struct trib_forwarder **out);
 

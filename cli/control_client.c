@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 #include "trib_buf.h"
 #include "trib_err.h"
 #include "trib_mem.h"
+#include "trib_tls.h"
 
 #define PROBE_MS 1000
 
@@ -39,7 +41,28 @@ const char trib_ctl_address_help[] =
     "(tcp://HOST:PORT or\n"
     "ipc:///path). An address that does not answer within 3 s is an "
     "error (exit 1)\n"
-    "that says why: connection refused, unknown host, no answer.\n";
+    "that says why: connection refused, unknown host, no answer.\n"
+    "A tls+tcp://HOST:PORT address needs --tls-ca FILE (or TRIBUTARY_TLS_CA); "
+    "see\n"
+    "'tributary --help' for --tls-cert, --tls-key, --tls-server-name.\n";
+
+const char trib_ctl_tls_help[] =
+    "TLS (a tls+tcp:// control address; docs/TLS.md), on every command "
+    "that talks to\n"
+    "the coordinator:\n"
+    "  --tls-ca FILE           CA(s) that signed the coordinator's "
+    "certificate\n"
+    "                          (required) [TRIBUTARY_TLS_CA]\n"
+    "  --tls-cert FILE         client certificate, when the coordinator "
+    "requires one\n"
+    "                          [TRIBUTARY_TLS_CERT]\n"
+    "  --tls-key FILE          its private key (mode 0600; default: in "
+    "--tls-cert)\n"
+    "                          [TRIBUTARY_TLS_KEY]\n"
+    "  --tls-server-name NAME  name the certificate must carry (default: "
+    "the URL's\n"
+    "                          host; a DNS name, not an IP address) "
+    "[TRIBUTARY_TLS_SERVER_NAME]\n";
 
 const char trib_ctl_exit_help[] =
     "Exit status:\n"
@@ -55,7 +78,84 @@ struct trib_ctl {
     char *url;
     const char *source;
     msgpack_sbuffer sb;
+    struct trib_tls_dial_stats dial_seen; /* counters when dialing began */
+    int tls_cert;                         /* presenting a client cert    */
+    const char *tls_name;                 /* --tls-server-name or NULL   */
 };
+
+/* --tls-* flags (argv strings); NULL: the environment variable. */
+static struct trib_tls_opts tls_flags;
+
+static const struct {
+    const char *flag, *env;
+    size_t off;
+} tls_options[] = {
+    {"--tls-ca", TRIB_TLS_ENV_CA, offsetof(struct trib_tls_opts, ca_file)},
+    {"--tls-cert", TRIB_TLS_ENV_CERT,
+     offsetof(struct trib_tls_opts, cert_file)},
+    {"--tls-key", TRIB_TLS_ENV_KEY, offsetof(struct trib_tls_opts, key_file)},
+    {"--tls-server-name", TRIB_TLS_ENV_SERVER_NAME,
+     offsetof(struct trib_tls_opts, server_name)},
+};
+#define NTLS (sizeof(tls_options) / sizeof(tls_options[0]))
+
+static const char **tls_field(struct trib_tls_opts *o, size_t i)
+{
+    return (const char **)((char *)o + tls_options[i].off);
+}
+
+int trib_ctl_take_tls_flags(int argc, char **argv, const char *prog)
+{
+    int r, w = 0, rest = 0;
+    size_t i, l;
+
+    for (r = 0; r < argc; r++) {
+        const char *a = argv[r];
+
+        if (!rest && strcmp(a, "--") == 0) {
+            rest = 1;
+        }
+        for (i = 0; !rest && i < NTLS; i++) {
+            l = strlen(tls_options[i].flag);
+            if (strncmp(a, tls_options[i].flag, l) != 0 ||
+                (a[l] != '\0' && a[l] != '=')) {
+                continue;
+            }
+            if (a[l] == '=') {
+                *tls_field(&tls_flags, i) = a + l + 1;
+            } else if (r + 1 < argc) {
+                *tls_field(&tls_flags, i) = argv[++r];
+            } else {
+                fprintf(stderr, "%s: option %s needs a value\n", prog, a);
+                return -1;
+            }
+            break;
+        }
+        if (rest || i == NTLS) {
+            argv[w++] = argv[r];
+        }
+    }
+    argv[w] = NULL;
+    return w;
+}
+
+/* The effective TLS options: flags over the environment. */
+static void tls_effective(struct trib_tls_opts *o, const char **src)
+{
+    size_t i;
+
+    for (i = 0; i < NTLS; i++) {
+        const char *v = *tls_field(&tls_flags, i);
+
+        src[i] = tls_options[i].flag;
+        if (v == NULL) {
+            v = getenv(tls_options[i].env);
+            v = v != NULL && v[0] != '\0' ? v : NULL;
+            src[i] = tls_options[i].env;
+        }
+        *tls_field(o, i) = v;
+    }
+}
 
 const char *trib_ctl_address(const char *flag, const char **source)
 {
@@ -87,6 +187,52 @@ static int fail(struct trib_ctl_err *e, int code, const char *fmt, ...)
     vsnprintf(e->text, sizeof(e->text), fmt, ap);
     va_end(ap);
     return code;
+}
+
+/* TLS for a tls+tcp:// URL; TLS options with another URL are an error.
+ * 0, or the code (e filled). */
+static int tls_setup(struct trib_ctl *c, struct trib_ctl_err *e)
+{
+    struct trib_tls_opts o;
+    const char *src[NTLS];
+    nng_tls_config *cfg;
+    char err[512];
+    size_t i;
+    int rv;
+
+    tls_effective(&o, src);
+    if (!trib_tls_url(c->url)) {
+        for (i = 0; i < NTLS; i++) {
+            if (*tls_field(&o, i) != NULL) {
+                return fail(e, TRIB_ECONFIG,
+                            "%s is given but the control address %s%s%s%s "
+                            "is not a TLS address (tls+tcp://HOST:PORT)",
+                            src[i], c->url, c->source ? " (from " : "",
+                            c->source ? c->source : "", c->source ? ")" : "");
+            }
+        }
+        return 0;
+    }
+    if (o.ca_file == NULL) {
+        return fail(e, TRIB_ECONFIG,
+                    "the control address %s is a TLS address: give the CA "
+                    "that signed the coordinator's certificate (--tls-ca "
+                    "FILE or TRIBUTARY_TLS_CA)",
+                    c->url);
+    }
+    if (trib_tls_config_create(TRIB_TLS_CLIENT, &o, c->url, &cfg, err,
+                               sizeof(err)) != 0) {
+        return fail(e, TRIB_ECONFIG, "%s", err);
+    }
+    rv = nng_dialer_set_ptr(c->dialer, NNG_OPT_TLS_CONFIG, cfg);
+    nng_tls_config_free(cfg); /* the dialer keeps its own reference */
+    if (rv != 0) {
+        return fail(e, trib_err_from_nng(rv), "cannot set up TLS for %s: %s",
+                    c->url, nng_strerror(rv));
+    }
+    c->tls_cert = o.cert_file != NULL;
+    c->tls_name = o.server_name;
+    return 0;
 }
 
 int trib_ctl_open(const char *url, const char *source, struct trib_ctl **out,
@@ -121,6 +267,10 @@ int trib_ctl_open(const char *url, const char *source, struct trib_ctl **out,
              source ? ")" : "", nng_strerror(rv));
         goto fail_sock;
     }
+    if ((rv = tls_setup(c, e)) != 0) {
+        goto fail_sock;
+    }
+    trib_tls_dial_stats(c->dialer, &c->dial_seen);
     rv = nng_dialer_start(c->dialer, NNG_FLAG_NONBLOCK);
     if (rv != 0) {
         fail(e, trib_err_from_nng(rv), "cannot dial '%s': %s", url,
@@ -289,10 +439,26 @@ static int probe_ipc(const char *path, char *why, size_t n)
 
 static int unreachable(const struct trib_ctl *c, struct trib_ctl_err *e)
 {
-    char why[400];
+    struct trib_tls_dial_stats now;
+    char why[600];
     int code;
 
-    if (strncmp(c->url, "tcp://", 6) == 0) {
+    /* nng's counters know when the connection opened but the handshake
+     * failed (TLS, or a plain client at a TLS address). */
+    trib_tls_dial_stats(c->dialer, &now);
+    if (trib_tls_dial_explain(&c->dial_seen, &now, c->url, c->tls_name,
+                              c->tls_cert, why, sizeof(why)) &&
+        now.refused == c->dial_seen.refused) {
+        return fail(e, trib_tls_url(c->url) ? TRIB_EAUTH : TRIB_EPROTO,
+                    "%s (control address from %s)", why,
+                    c->source ? c->source : "the caller");
+    }
+    if (strncmp(c->url, "tls+tcp://", 10) == 0) {
+        code = probe_tcp(c->url + 10, why, sizeof(why));
+    } else if (strncmp(c->url, "tls+tcp4://", 11) == 0 ||
+               strncmp(c->url, "tls+tcp6://", 11) == 0) {
+        code = probe_tcp(c->url + 11, why, sizeof(why));
+    } else if (strncmp(c->url, "tcp://", 6) == 0) {
         code = probe_tcp(c->url + 6, why, sizeof(why));
     } else if (strncmp(c->url, "tcp4://", 7) == 0 ||
                strncmp(c->url, "tcp6://", 7) == 0) {

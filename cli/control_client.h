@@ -9,6 +9,11 @@
  * direct probe of the address (TCP connect / socket file) explains why:
  * "cannot reach the coordinator at URL: connection refused -- is
  * tributary-coordinator running? set --control or TRIBUTARY_CONTROL".
+ * A tls+tcp:// address uses TLS (common/trib_tls.h, docs/TLS.md): the CA
+ * that signed the coordinator's certificate is required (--tls-ca or
+ * TRIBUTARY_TLS_CA), a client certificate optional; a failed handshake
+ * is explained from nng's dialer counters ("TLS handshake with URL failed
+ * (certificate not trusted?) ...") instead of a bare timeout.
  * A reply is awaited for the request's hold time (wait_ms) plus
  * TRIB_CTL_REPLY_MARGIN_MS. Replies are capped at TRIB_WIRE_FRAME_MAX
  * bytes (NNG_OPT_RECVMAXSZ).
@@ -38,6 +43,8 @@
 
 /* Help text: how the control address is chosen (ends with a newline). */
 extern const char trib_ctl_address_help[];
+/* Help text: the TLS options (ends with a newline). */
+extern const char trib_ctl_tls_help[];
 /* Help text: exit codes of the query subcommands (status, nodes, failures,
  * watch, events; not wait). Ends with a newline. */
 extern const char trib_ctl_exit_help[];
@@ -49,6 +56,17 @@ extern const char trib_ctl_exit_help[];
  * "TRIBUTARY_CONTROL", "the default"). Returns a borrowed pointer.
  */
 const char *trib_ctl_address(const char *flag, const char **source);
+
+/*
+ * The TLS options of every command that talks to the coordinator:
+ * removes --tls-ca, --tls-cert, --tls-key and --tls-server-name (each
+ * "--flag VALUE" or "--flag=VALUE", anywhere before a "--") from argv,
+ * remembers them for trib_ctl_open(), and returns the new argc; -1 when
+ * one lacks its value (printed with prog). The strings stay in argv.
+ * Unset flags fall back to TRIBUTARY_TLS_CA, TRIBUTARY_TLS_CERT,
+ * TRIBUTARY_TLS_KEY, TRIBUTARY_TLS_SERVER_NAME.
+ */
+int trib_ctl_take_tls_flags(int argc, char **argv, const char *prog);
 
 /* What went wrong with a request. */
 struct trib_ctl_err {
@@ -62,7 +80,9 @@ struct trib_ctl;
 /*
  * Opens a req socket and starts dialing url in the background. Fails only
  * when the URL cannot be used (TRIB_EINVAL: malformed, TRIB_ENOTSUP:
- * unknown scheme) or nng cannot open a socket; e->text says which. 'source'
+ * unknown scheme), the TLS options do not fit it (TRIB_ECONFIG: a
+ * tls+tcp:// URL without a CA, TLS options with another scheme, unusable
+ * PEM files) or nng cannot open a socket; e->text says which. 'source'
  * (from trib_ctl_address) is quoted in messages; may be NULL.
  */
 int trib_ctl_open(const char *url, const char *source, struct trib_ctl **out,

@@ -60,8 +60,8 @@ static void usage(FILE *out)
     for (i = 0; i < NCOMMANDS; i++) {
         fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
     }
-    fprintf(out, "\n%s\n%s\n%s", trib_cli_db_help, trib_ctl_address_help,
-            trib_cli_exit_help);
+    fprintf(out, "\n%s\n%s\n%s\n%s", trib_cli_db_help, trib_ctl_address_help,
+            trib_ctl_tls_help, trib_cli_exit_help);
     fprintf(out, "  'tributary wait' has its own: 0 done, 1 error, 2 timeout, "
                  "3 failure threshold\n  exceeded, 64 usage error.\n"
                  "\nDocumentation: docs/CLI.md, docs/AGENT.md, "
@@ -126,6 +126,12 @@ int main(int argc, char **argv)
     cmd = find(argv[1]);
     if (cmd == NULL) {
         return unknown(argv[1]);
+    }
+    /* --tls-* belong to the control connection of every subcommand
+     * (control_client.h); the subcommands never see them. */
+    argc = trib_ctl_take_tls_flags(argc, argv, "tributary");
+    if (argc < 0) {
+        return TRIB_EXIT_USAGE;
     }
     return cmd->run(argc - 1, argv + 1);
 }

@@ -8,6 +8,7 @@
 #include "coord.h"
 #include "control.h"
 #include "ingest.h"
+#include "nngsrv.h"
 #include "poller.h"
 #include "store.h"
 #include "trib_auth.h"
@@ -15,6 +16,7 @@
 #include "trib_log.h"
 #include "trib_mem.h"
 #include "trib_time.h"
+#include "trib_tls.h"
 #include "view.h"
 
 #include <getopt.h>
@@ -28,6 +30,7 @@
 struct conf {
     const char *listen, *control, *database_url, *schema, *data_dir;
     const char *secret_file, *id, *log_level;
+    struct trib_tls_opts tls; /* cert_file, key_file; ca_file: client CAs */
     int64_t poll_us, heartbeat_us, sync_us, snapshot_us;
     int64_t ring;
 };
@@ -39,6 +42,7 @@ struct coord {
     int64_t started_at;
     char *secret;
     size_t secret_len;
+    nng_tls_config *tls; /* the identity of every tls+tcp:// address */
     struct trib_view *view;
     struct trib_store *store;
     struct trib_poller *poller;
@@ -73,6 +77,13 @@ static const char usage[] =
     "  --secret-file FILE    shared secret agents must prove (mode 0600)\n"
     "                        [TRIBUTARY_SECRET_FILE]; else $TRIBUTARY_SECRET;\n"
     "                        neither: agents are not authenticated (warned)\n"
+    "  --tls-cert FILE       this coordinator's TLS certificate (PEM, with\n"
+    "                        its chain) for every tls+tcp:// address in\n"
+    "                        --listen/--control [TRIBUTARY_TLS_CERT]\n"
+    "  --tls-key FILE        its private key (PEM, unencrypted, mode 0600;\n"
+    "                        default: in --tls-cert) [TRIBUTARY_TLS_KEY]\n"
+    "  --tls-client-ca FILE  require client certificates signed by these\n"
+    "                        CAs (mutual TLS) [TRIBUTARY_TLS_CLIENT_CA]\n"
     "  --id ID               this coordinator's name (default host:pid)\n"
     "  --heartbeat D         agents' heartbeat period, for liveness (1s)\n"
     "  --events-ring N       events kept for `tributary events` (16384)\n"
@@ -126,6 +137,9 @@ static int parse(struct conf *c, int argc, char **argv)
         {"sync-interval", required_argument, NULL, 'y'},
         {"snapshot-interval", required_argument, NULL, 'n'},
         {"log-level", required_argument, NULL, 'L'},
+        {"tls-cert", required_argument, NULL, 'C'},
+        {"tls-key", required_argument, NULL, 'K'},
+        {"tls-client-ca", required_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -142,6 +156,9 @@ static int parse(struct conf *c, int argc, char **argv)
     c->data_dir = env_or("TRIBUTARY_DATA_DIR", NULL);
     c->secret_file = env_or("TRIBUTARY_SECRET_FILE", NULL);
     c->log_level = env_or("TRIBUTARY_LOG_LEVEL", "info");
+    c->tls.cert_file = env_or(TRIB_TLS_ENV_CERT, NULL);
+    c->tls.key_file = env_or(TRIB_TLS_ENV_KEY, NULL);
+    c->tls.ca_file = env_or(TRIB_TLS_ENV_CLIENT_CA, NULL);
     opterr = 0;
     while ((o = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (o) {
@@ -184,6 +201,15 @@ static int parse(struct conf *c, int argc, char **argv)
         case 'L':
             c->log_level = optarg;
             break;
+        case 'C':
+            c->tls.cert_file = optarg;
+            break;
+        case 'K':
+            c->tls.key_file = optarg;
+            break;
+        case 'A':
+            c->tls.ca_file = optarg;
+            break;
         case 'h':
             fputs(usage, stdout);
             return -1;
@@ -222,6 +248,43 @@ static int parse(struct conf *c, int argc, char **argv)
     if (c->data_dir != NULL && c->data_dir[0] == '\0') {
         return bad("--data-dir is empty%s%s", "", "");
     }
+    if (trib_tls_opts_set(&c->tls) && !trib_tls_url(c->listen) &&
+        !trib_tls_url(c->control)) {
+        return bad("TLS files are given (--tls-cert, --tls-key, "
+                   "--tls-client-ca or their TRIBUTARY_TLS_* variables) but "
+                   "neither --listen (%s) nor --control (%s) is a tls+tcp:// "
+                   "address",
+                   c->listen, c->control);
+    }
+    if ((trib_tls_url(c->listen) || trib_tls_url(c->control)) &&
+        c->tls.cert_file == NULL) {
+        return bad("%s is a TLS address: give this coordinator's certificate "
+                   "and key (--tls-cert FILE --tls-key FILE)%s",
+                   trib_tls_url(c->listen) ? c->listen : c->control, "");
+    }
+    return 0;
+}
+
+/* The TLS identity, when an address is tls+tcp://. 0 or an exit code. */
+static int tls_open(struct coord *co)
+{
+    char err[512];
+
+    if (!trib_tls_url(co->conf.listen) && !trib_tls_url(co->conf.control)) {
+        return 0;
+    }
+    if (trib_tls_config_create(TRIB_TLS_SERVER, &co->conf.tls, NULL, &co->tls,
+                               err, sizeof(err)) != 0) {
+        fprintf(stderr, "tributary-coordinator: %s\n", err);
+        return 2;
+    }
+    trib_nngsrv_set_tls(co->tls);
+    if (!trib_tls_url(co->conf.listen)) {
+        TRIB_WARN("CRD-TLS",
+                  "agents connect to %s without TLS (only --control is "
+                  "tls+tcp://): their events cross the network in clear",
+                  co->conf.listen);
+    }
     return 0;
 }
 
@@ -248,6 +311,12 @@ static void describe(void *arg, json_t *o)
                             ? json_string(co->conf.data_dir)
                             : json_null());
     json_object_set_new(o, "authentication", json_boolean(co->secret != NULL));
+    json_object_set_new(
+        o, "tls",
+        json_pack("{s:b,s:b,s:b}", "listen", trib_tls_url(co->conf.listen),
+                  "control", trib_tls_url(co->conf.control),
+                  "client_certificates",
+                  co->tls != NULL && co->conf.tls.ca_file != NULL));
     json_object_set_new(o, "frames", json_integer((json_int_t)is.frames));
     json_object_set_new(o, "frames_rejected",
                         json_integer((json_int_t)is.frames_rejected));
@@ -320,6 +389,9 @@ static int start(struct coord *co)
         fprintf(stderr, "tributary-coordinator: %s\n", err);
         return 2;
     }
+    if ((rv = tls_open(co)) != 0) {
+        return rv;
+    }
     if (co->secret == NULL) {
         TRIB_WARN("CRD-NOSECRET",
                   "no shared secret (TRIBUTARY_SECRET or "
@@ -380,9 +452,13 @@ static int start(struct coord *co)
         return 1;
     }
     TRIB_INFO("CRD-START",
-              "coordinator %s %s: agents on %s, control on %s, "
+              "coordinator %s %s: agents on %s, control on %s%s, "
               "%s, database view %s",
               co->id, TRIB_VERSION, co->conf.listen, co->conf.control,
+              co->tls == NULL                ? ""
+              : co->conf.tls.ca_file != NULL ? " (TLS, client certificates "
+                                               "required)"
+                                             : " (TLS)",
               co->store != NULL ? "persistent" : "memory only",
               co->poller != NULL ? "on" : "off");
     return 0;
@@ -400,6 +476,10 @@ static void stop(struct coord *co)
                                "and replays at the next start");
     }
     trib_view_free(co->view);
+    trib_nngsrv_set_tls(NULL);
+    if (co->tls != NULL) {
+        nng_tls_config_free(co->tls);
+    }
     if (co->secret != NULL) {
         memset(co->secret, 0, co->secret_len);
         trib_free(co->secret);

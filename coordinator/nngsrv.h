@@ -14,6 +14,10 @@
  * peer's connection (nng "pipe") closing through the on_pipe_gone callback,
  * also on the loop thread.
  *
+ * TLS: a tls+tcp:// URL listens with the process's TLS identity, set
+ * once with trib_nngsrv_set_tls() before the first start (the coordinator
+ * has one certificate for all its addresses; common/trib_tls.h builds it).
+ *
  * Ownership: the server copies the URL; request bytes passed to the
  * handler are borrowed for the callback only; reply bytes are copied.
  * Threading: every callback runs on the loop thread; the API is loop-thread
@@ -28,6 +32,7 @@
 
 struct trib_nngsrv;
 struct trib_nngreq; /* one request awaiting its reply */
+struct nng_tls_config;
 
 /* A request: 'pipe' identifies the peer's connection (stable while it
  * lives, never 0). */
@@ -45,8 +50,14 @@ struct trib_nngsrv_opts {
     void *arg;
 };
 
+/* The TLS configuration every tls+tcp:// listener started afterwards uses
+ * (NULL: none; such a URL then fails to start). Each listener takes its own
+ * reference; the caller keeps (and frees) its own. Loop thread, before
+ * the servers start. */
+void trib_nngsrv_set_tls(struct nng_tls_config *cfg);
+
 /* Opens the socket and listens. 0, or a trib_err with the reason logged
- * (address in use, bad URL). */
+ * (address in use, bad URL, a tls+tcp:// URL without TLS identity). */
 int trib_nngsrv_start(uv_loop_t *loop, const struct trib_nngsrv_opts *o,
                       struct trib_nngsrv **out);
 
