@@ -617,6 +617,21 @@ int trib_tls_dial_explain(const struct trib_tls_dial_stats *b,
     if (name == NULL && trib_tls_url_host(url, host, sizeof(host)) == 0) {
         name = host;
     }
+    if (a->auth > b->auth && tls && have_cert) {
+        /* The counters cannot tell which side refused the other's. */
+        snprintf(why, n,
+                 "TLS handshake with %s failed (certificate not trusted?): "
+                 "either the coordinator's certificate is not signed by a "
+                 "CA in --tls-ca or does not carry the name '%s'%s, or the "
+                 "coordinator did not accept this client's certificate "
+                 "(not signed by a CA its --tls-client-ca trusts?)",
+                 url, name != NULL ? name : "",
+                 name != NULL && is_ip(name)
+                     ? " (mbedTLS matches DNS names only: use a host name "
+                       "or --tls-server-name)"
+                     : "");
+        return 1;
+    }
     if (a->auth > b->auth && tls) {
         snprintf(why, n,
                  "TLS handshake with %s failed (certificate not trusted?): "

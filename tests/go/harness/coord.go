@@ -27,8 +27,10 @@ func FreePort(t testing.TB) int {
 type Coordinator struct {
 	*Proc
 	Listen, Control string
-	args, env       []string
-	t               testing.TB
+	// CLIArgs are added to every CLI call (e.g. --tls-ca FILE); tls.go.
+	CLIArgs   []string
+	args, env []string
+	t         testing.TB
 }
 
 // StartCoordinator runs tributary-coordinator on free loopback ports with
@@ -70,7 +72,8 @@ func (c *Coordinator) Restart(t testing.TB) {
 // stdout, stderr and exit code.
 func (c *Coordinator) CLI(t testing.TB, timeout time.Duration, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(Bin(t, "tributary"), append(args, "--control", c.Control)...)
+	argv := append(append(append([]string{}, args...), "--control", c.Control), c.CLIArgs...)
+	cmd := exec.Command(Bin(t, "tributary"), argv...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Start(); err != nil {
