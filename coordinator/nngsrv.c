@@ -11,6 +11,7 @@
 #include "trib_mem.h"
 #include "trib_tls.h"
 
+#include <inttypes.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <pthread.h>
@@ -18,6 +19,8 @@
 #include <string.h>
 
 enum { CTX_RECV, CTX_HANDLER, CTX_SEND, CTX_DEAD };
+
+#define TLS_CHECK_MS 5000 /* how often failed handshakes are counted */
 
 static nng_tls_config *tls_identity; /* trib_nngsrv_set_tls() */
 
@@ -50,6 +53,10 @@ struct trib_nngsrv {
     int nreqs;
     int closing;
     uv_async_t wake;
+    uv_timer_t tls_timer; /* TLS URLs: failed handshakes, logged */
+    int open_handles;     /* wake (+ tls_timer): freed at zero   */
+    uint64_t tls_failed;  /* the listener's counters last time   */
+    struct trib_complain tls_complain;
 
     pthread_mutex_t mu;
     struct trib_nngreq *ready_head, *ready_tail;
@@ -210,6 +217,44 @@ int trib_nngsrv_port(const struct trib_nngsrv *s)
     return port;
 }
 
+/* The listener's failed connection attempts: TLS handshakes that failed
+ * (bad or missing client certificate, plain tcp:// clients, scanners). */
+static uint64_t listener_failures(nng_listener l)
+{
+    static const char *names[] = {"auth", "proto", "other", "disconnect"};
+    nng_stat *all = NULL, *ls, *st;
+    uint64_t n = 0;
+    size_t i;
+
+    if (nng_stats_get(&all) != 0) {
+        return 0;
+    }
+    ls = nng_stat_find_listener(all, l);
+    for (i = 0; ls != NULL && i < sizeof(names) / sizeof(names[0]); i++) {
+        if ((st = nng_stat_find(ls, names[i])) != NULL) {
+            n += nng_stat_value(st);
+        }
+    }
+    nng_stats_free(all);
+    return n;
+}
+
+static void on_tls_timer(uv_timer_t *t)
+{
+    struct trib_nngsrv *s = t->data;
+    uint64_t n = listener_failures(s->listener);
+
+    if (n > s->tls_failed) {
+        trib_complain(&s->tls_complain, TRIB_LOG_WARN, "CRD-TLS",
+                      "%s: %" PRIu64 " connection(s) to %s failed the TLS "
+                      "handshake in the last %d s (clients without a "
+                      "certificate this coordinator trusts, clients that do "
+                      "not trust its certificate, or plain tcp:// clients)",
+                      s->name, n - s->tls_failed, s->url, TLS_CHECK_MS / 1000);
+    }
+    s->tls_failed = n;
+}
+
 void trib_nngsrv_set_tls(struct nng_tls_config *cfg)
 {
     tls_identity = cfg;
@@ -230,6 +275,7 @@ int trib_nngsrv_start(uv_loop_t *loop, const struct trib_nngsrv_opts *o,
     pthread_mutex_init(&s->mu, NULL);
     uv_async_init(loop, &s->wake, on_wake);
     s->wake.data = s;
+    s->open_handles = 1;
 
     if ((rv = nng_rep0_open(&s->sock)) != 0) {
         goto fail;
@@ -253,6 +299,13 @@ int trib_nngsrv_start(uv_loop_t *loop, const struct trib_nngsrv_opts *o,
     }
     if ((rv = nng_listener_start(s->listener, 0)) != 0) {
         goto fail;
+    }
+    if (trib_tls_url(s->url)) {
+        uv_timer_init(loop, &s->tls_timer);
+        s->tls_timer.data = s;
+        s->open_handles++;
+        s->tls_failed = listener_failures(s->listener);
+        uv_timer_start(&s->tls_timer, on_tls_timer, TLS_CHECK_MS, TLS_CHECK_MS);
     }
     s->nreqs = o->contexts > 0 ? o->contexts : 16;
     s->reqs = trib_calloc((size_t)s->nreqs, sizeof(*s->reqs));
@@ -280,7 +333,11 @@ fail:
 
 static void free_after_close(uv_handle_t *h)
 {
-    trib_free(h->data);
+    struct trib_nngsrv *s = h->data;
+
+    if (--s->open_handles == 0) {
+        trib_free(s);
+    }
 }
 
 void trib_nngsrv_close(struct trib_nngsrv *s)
@@ -316,5 +373,8 @@ void trib_nngsrv_close(struct trib_nngsrv *s)
     trib_free(s->reqs);
     trib_free(s->url);
     pthread_mutex_destroy(&s->mu);
+    if (s->open_handles > 1) {
+        uv_close((uv_handle_t *)&s->tls_timer, free_after_close);
+    }
     uv_close((uv_handle_t *)&s->wake, free_after_close);
 }

@@ -149,7 +149,8 @@ func TestTLSCluster(t *testing.T) {
 // TestTLSClientCertificates: with --tls-client-ca the coordinator admits
 // only clients whose certificate its CA signed. An agent without one
 // works its jobs but cannot hand over the events: they stay in its outbox
-// and it logs why; the coordinator has none of them. A CLI without a
+// and it logs why (the coordinator logs the failed handshakes); the
+// coordinator has none of them. A CLI without a
 // certificate, or with one from another CA, is refused with a message. An
 // agent with a certificate gets through; the first one, restarted with a
 // certificate on the same outbox, delivers what it held: nothing lost.
@@ -165,6 +166,7 @@ func TestTLSClientCertificates(t *testing.T) {
 	outbox := filepath.Join(t.TempDir(), "outbox")
 	nocert := clusterAgent(t, dbURL, coord, secret, "nocert", "mq", outbox, tlsYAML(f.CA, "", ""))
 	harness.WaitForStderrLine(t, nocert, "requires a client certificate", 30*time.Second)
+	harness.WaitForStderrLine(t, coord.Proc, "failed the TLS handshake", 30*time.Second)
 
 	const first = 1000
 	insertJobs(t, conn, first, "tributary.noop", `{}`, "mq", 25)
