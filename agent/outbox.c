@@ -257,10 +257,11 @@ static int write_chunk(struct trib_outbox *ob, struct ob_chunk *c)
             }
             trib_complain(&ob->write_complain, TRIB_LOG_ERROR, "AGT-OUTBOX",
                           "cannot write %zu bytes to %s: %s; %" PRIu64
-                          " event(s) kept in memory, fetching paused, "
-                          "retrying every %d s",
+                          " event(s) (%" PRIu64 " bytes) kept in memory, "
+                          "fetching paused, retrying every %d s (room is "
+                          "made as the coordinator confirms events durable)",
                           c->len, s->path, strerror(err), ob->unwritten_events,
-                          RETRY_MS / 1000);
+                          ob->unwritten_bytes, RETRY_MS / 1000);
             errno = err;
             return TRIB_EIO;
         }
@@ -650,9 +651,11 @@ static void collect(struct trib_outbox *ob, struct ob_boot *b)
     while ((s = b->segs) != NULL && s->last_seq <= b->pub.durable) {
         if (s->active) {
             /* Still appended to: only when the outbox is full (or
-             * closing) and it holds events, make room by rotating. */
-            if (!(ob->full || ob->closing) || s->last_seq < s->first_seq ||
-                ob->unwritten != NULL) {
+             * closing) and it holds events, make room by rotating. Also
+             * while writes fail (a full disk): with segment_bytes larger
+             * than the free space this file may be all there is to free;
+             * the pending records then start a new segment. */
+            if (!(ob->full || ob->closing) || s->last_seq < s->first_seq) {
                 break;
             }
             seg_deactivate(s);

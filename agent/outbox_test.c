@@ -68,7 +68,15 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
+    struct rlimit lim;
     char cmd[128];
+
+    /* a failed write-failure test must not leave its file size limit */
+    if (getrlimit(RLIMIT_FSIZE, &lim) == 0 && lim.rlim_cur != lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_FSIZE, &lim);
+    }
+    signal(SIGXFSZ, SIG_DFL);
 
     if (f->ob != NULL) {
         trib_outbox_close(f->ob);
@@ -595,6 +603,64 @@ static void test_write_failure(void **state)
     close_ob(f, ob);
 }
 
+/* A full disk that only our own files fill, all in the segment still being
+ * appended to (outbox.segment_bytes larger than the file system): once its
+ * events are durable it must go even though a write is pending, or no
+ * write could ever succeed again. */
+static void test_write_failure_active_durable(void **state)
+{
+    struct fx *f = *state;
+    struct trib_outbox *ob = open_ob(f, 1, 1 << 20, 1 << 20, 1 << 20);
+    struct trib_outbox_stats st;
+    struct trib_outbox_boot boots[2];
+    struct rlimit old, lim;
+    char path[512];
+    uint64_t s;
+
+    for (s = 1; s <= 20; s++) {
+        put_event(ob, s);
+    }
+    assert_int_equal(trib_outbox_flush(ob), 0);
+    nth_segment(f->dir, 0, path, sizeof(path));
+    /* no file may grow past what this one has now + 50 bytes */
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = (rlim_t)file_size(path) + 50;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    for (s = 21; s <= 25; s++) {
+        put_event(ob, s);
+    }
+    assert_int_equal(trib_outbox_flush(ob), TRIB_EIO);
+    assert_true(trib_outbox_full(ob));
+    run_for(f, 1100);
+    assert_true(trib_outbox_full(ob)); /* still no room */
+    /* the written events become durable: their (active) segment goes */
+    assert_int_equal(trib_outbox_ack(ob, 1, 20, 20), 0);
+    assert_int_equal(count_files(f->dir, ".seg"), 0);
+    /* the retry writes the pending events to a new segment */
+    run_for(f, 1100);
+    assert_false(trib_outbox_full(ob));
+    assert_int_equal(f->full_calls[0], 1);
+    trib_outbox_stats(ob, &st);
+    assert_int_equal(st.unwritten, 0);
+    assert_int_equal(st.events, 5);
+    assert_int_equal(count_files(f->dir, ".seg"), 1);
+    check_events(ob, 1, 21, 25, 2);
+    put_event(ob, 26);
+    assert_int_equal(trib_outbox_flush(ob), 0);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    close_ob(f, ob);
+    /* what was pending is on disk for the next start, in order */
+    ob = open_ob(f, 2, 1 << 20, 1 << 20, 1 << 20);
+    assert_int_equal(trib_outbox_boots(ob, boots, 2), 2);
+    assert_int_equal(boots[0].first_seq, 21);
+    assert_int_equal(boots[0].last_seq, 26);
+    check_events(ob, 1, 21, 26, 4);
+    close_ob(f, ob);
+}
+
 static void test_lock(void **state)
 {
     struct fx *f = *state;
@@ -800,6 +866,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_full_when_all_durable, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_failure_active_durable,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_intents, setup, teardown),
