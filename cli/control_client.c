@@ -446,9 +446,9 @@ static int unreachable(const struct trib_ctl *c, struct trib_ctl_err *e)
     /* nng's counters know when the connection opened but the handshake
      * failed (TLS, or a plain client at a TLS address). */
     trib_tls_dial_stats(c->dialer, &now);
-    if (trib_tls_dial_explain(&c->dial_seen, &now, c->url, c->tls_name,
-                              c->tls_cert, why, sizeof(why)) &&
-        now.refused == c->dial_seen.refused) {
+    if ((now.auth > c->dial_seen.auth || now.closed > c->dial_seen.closed) &&
+        trib_tls_dial_explain(&c->dial_seen, &now, c->url, c->tls_name,
+                              c->tls_cert, why, sizeof(why))) {
         return fail(e, trib_tls_url(c->url) ? TRIB_EAUTH : TRIB_EPROTO,
                     "%s (control address from %s)", why,
                     c->source ? c->source : "the caller");

@@ -27,8 +27,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#define FILE_MAX  (1 << 20)
-#define CERTS_MAX 16
+#define FILE_MAX (1 << 20) /* a CA bundle (ca-certificates.crt) is ~200 KiB */
 
 static int say(char *err, size_t n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -170,8 +169,8 @@ static void free_secret(char *p, size_t len)
 /* ---- certificates -------------------------------------------------------- */
 
 struct chain {
-    X509 *certs[CERTS_MAX];
-    int n;
+    X509 **certs; /* heap, grown by parse_certs */
+    int n, cap;
 };
 
 static void chain_free(struct chain *c)
@@ -181,7 +180,9 @@ static void chain_free(struct chain *c)
     for (i = 0; i < c->n; i++) {
         X509_free(c->certs[i]);
     }
-    c->n = 0;
+    trib_free(c->certs);
+    c->certs = NULL;
+    c->n = c->cap = 0;
 }
 
 static void subject(X509 *x, char *buf, size_t n)
@@ -207,22 +208,26 @@ static void asn1_time(const ASN1_TIME *t, char *buf, size_t n)
 }
 
 /* Every certificate of a PEM text (other blocks, e.g. a key, are
- * skipped); each must be within its validity period. */
+ * skipped). Our own chain: each must be within its validity period. A CA
+ * bundle (e.g. the system's, which holds expired roots): at least one. */
 static int parse_certs(const char *text, size_t len, const char *what,
-                       const char *path, struct chain *c, char *err, size_t n)
+                       const char *path, int bundle, struct chain *c, char *err,
+                       size_t n)
 {
     BIO *b = BIO_new_mem_buf(text, (int)len);
     char name[256], when[64];
     X509 *x;
-    int i;
+    int i, valid = 0, invalid = 0;
 
-    c->n = 0;
     if (b == NULL) {
         return say(err, n, "out of memory reading %s", path);
     }
     ERR_clear_error();
-    while (c->n < CERTS_MAX &&
-           (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+    while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+        if (c->n == c->cap) {
+            c->cap = c->cap ? 2 * c->cap : 4;
+            c->certs = trib_realloc(c->certs, (size_t)c->cap * sizeof(X509 *));
+        }
         c->certs[c->n++] = x;
     }
     BIO_free(b);
@@ -245,21 +250,28 @@ static int parse_certs(const char *text, size_t len, const char *what,
     for (i = 0; i < c->n; i++) {
         x = c->certs[i];
         if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0) {
-            subject(x, name, sizeof(name));
-            asn1_time(X509_get0_notAfter(x), when, sizeof(when));
-            chain_free(c);
-            return say(err, n, "%s %s: certificate %s expired on %s", what,
-                       path, name, when);
+            if (invalid++ == 0) {
+                subject(x, name, sizeof(name));
+                asn1_time(X509_get0_notAfter(x), when, sizeof(when));
+                say(err, n, "%s %s: certificate %s expired on %s", what, path,
+                    name, when);
+            }
+        } else if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0) {
+            if (invalid++ == 0) {
+                subject(x, name, sizeof(name));
+                asn1_time(X509_get0_notBefore(x), when, sizeof(when));
+                say(err, n,
+                    "%s %s: certificate %s is not valid before %s (clock "
+                    "wrong?)",
+                    what, path, name, when);
+            }
+        } else {
+            valid++;
         }
-        if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0) {
-            subject(x, name, sizeof(name));
-            asn1_time(X509_get0_notBefore(x), when, sizeof(when));
-            chain_free(c);
-            return say(err, n,
-                       "%s %s: certificate %s is not valid before %s "
-                       "(clock wrong?)",
-                       what, path, name, when);
-        }
+    }
+    if (valid == 0 || (invalid > 0 && !bundle)) {
+        chain_free(c);
+        return TRIB_ECONFIG; /* err says which */
     }
     return 0;
 }
@@ -406,7 +418,7 @@ static int own_cert(nng_tls_config *cfg, const struct trib_tls_opts *o,
     const char *key_path = o->key_file != NULL ? o->key_file : o->cert_file;
     char *ctext = NULL, *ktext = NULL, *cpem = NULL, *kpem = NULL;
     size_t clen = 0, klen = 0, cplen = 0, kplen = 0;
-    struct chain c = {.n = 0};
+    struct chain c = {.certs = NULL};
     EVP_PKEY *k = NULL;
     int rc, rv;
 
@@ -415,8 +427,8 @@ static int own_cert(nng_tls_config *cfg, const struct trib_tls_opts *o,
     if (rc != 0) {
         goto out;
     }
-    if ((rc = parse_certs(ctext, clen, "TLS certificate file", o->cert_file, &c,
-                          err, n)) != 0) {
+    if ((rc = parse_certs(ctext, clen, "TLS certificate file", o->cert_file, 0,
+                          &c, err, n)) != 0) {
         goto out;
     }
     if (server && (rc = check_dns_name(c.certs[0], o->cert_file, err, n))) {
@@ -461,14 +473,14 @@ static int ca_chain(nng_tls_config *cfg, const char *path, char *err, size_t n)
 {
     char *text = NULL, *pem = NULL;
     size_t len = 0, plen = 0;
-    struct chain c = {.n = 0};
+    struct chain c = {.certs = NULL};
     int rc, rv;
 
     rc = read_pem(path, "TLS CA file", 0, &text, &len, err, n);
     if (rc != 0) {
         return rc;
     }
-    rc = parse_certs(text, len, "TLS CA file", path, &c, err, n);
+    rc = parse_certs(text, len, "TLS CA file", path, 1, &c, err, n);
     if (rc != 0) {
         goto out;
     }

@@ -158,6 +158,13 @@ static int setup(void **state)
     write_cert("old.pem", old.cert);
     write_key("old.key", old.key, NULL, 0600);
     write_cert("ips.pem", ips.cert);
+    write_cert("bundle.pem", old.cert); /* an expired entry first */
+    {
+        FILE *f = fopen(path("bundle.pem"), "a");
+        assert_non_null(f);
+        PEM_write_X509(f, ca.cert);
+        fclose(f);
+    }
     write_key("ips.key", ips.key, NULL, 0600);
     write_cert("both.pem", srv.cert); /* certificate + key in one file */
     {
@@ -267,6 +274,10 @@ static void test_good(void **state)
     assert_int_equal(build(TRIB_TLS_CLIENT, "ca.pem", NULL, NULL,
                            "tls+tcp://localhost:1", err, sizeof(err)),
                      0);
+    /* a CA bundle with expired entries (as the system's) is fine */
+    assert_int_equal(build(TRIB_TLS_CLIENT, "bundle.pem", NULL, NULL,
+                           "tls+tcp://localhost:1", err, sizeof(err)),
+                     0);
     assert_int_equal(build(TRIB_TLS_CLIENT, "ca.pem", "cli.pem", "cli.key",
                            "tls+tcp://localhost:1", err, sizeof(err)),
                      0);
@@ -291,6 +302,7 @@ static void test_bad_files(void **state)
     expect_err(TRIB_TLS_SERVER, NULL, "srv.pem", "srv-open.key", "chmod 600");
     expect_err(TRIB_TLS_SERVER, NULL, "srv.pem", "srv-enc.key", "encrypted");
     expect_err(TRIB_TLS_SERVER, NULL, "old.pem", "old.key", "expired");
+    expect_err(TRIB_TLS_CLIENT, "old.pem", NULL, NULL, "expired");
     expect_err(TRIB_TLS_SERVER, NULL, "ips.pem", "ips.key", "DNS name");
     /* the key in the certificate file: that file must be private */
     chmod(path("srv.pem"), 0644);
