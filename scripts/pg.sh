@@ -2,12 +2,16 @@
 # pg.sh -- a private, throwaway PostgreSQL 15 server for tests, demos and
 # benchmarks.
 #
-#   scripts/pg.sh start DIR [--durable] [--port N]   start; prints the URL
+#   scripts/pg.sh start DIR [--durable] [--port N] [--listen ADDR]
+#                                                    start; prints the URL
 #   scripts/pg.sh stop DIR                           stop (immediate) + rm DIR
 #   scripts/pg.sh url DIR                            print the URL again
 #
-# The server listens on 127.0.0.1 only, on a free port (picked and retried),
-# with trust authentication for user "postgres" and a database "tributary".
+# The server listens on 127.0.0.1 only (or on the one IP address given with
+# --listen, e.g. a network namespace's address), on a free port (picked and
+# retried), and on a Unix socket in DIR, with trust authentication for user
+# "postgres" (with --listen: also from the address's own subnets) and a
+# database "tributary".
 # Postgres refuses to run as root: when we are root the cluster belongs to the
 # unprivileged system user "tributary-pg" (created on first use).
 #
@@ -37,26 +41,29 @@ ensure_user() {
 }
 
 free_port() {
-    python3 - <<'EOF' 2>/dev/null || echo $((20000 + RANDOM % 20000))
-import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
+    LISTEN_ADDR=$1 python3 - <<'EOF' 2>/dev/null || echo $((20000 + RANDOM % 20000))
+import os, socket
+addr = os.environ["LISTEN_ADDR"]
+s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET)
+s.bind((addr, 0))
 print(s.getsockname()[1])
 EOF
 }
 
 cmd_start() {
-    local dir="" durable=0 port=""
+    local dir="" durable=0 port="" listen=127.0.0.1
     while [ $# -gt 0 ]; do
         case "$1" in
         --durable) durable=1 ;;
         --port) port=$2; shift ;;
+        --listen) listen=${2:-}; shift ;;
         -*) die "unknown option $1" ;;
         *) dir=$1 ;;
         esac
         shift
     done
-    [ -n "$dir" ] || die "usage: pg.sh start DIR [--durable] [--port N]"
+    [ -n "$dir" ] || die "usage: pg.sh start DIR [--durable] [--port N] [--listen ADDR]"
+    [[ "$listen" =~ ^[0-9A-Fa-f.:]+$ ]] || die "--listen wants one IP address, got '$listen'"
     [ -x "$PGBIN/initdb" ] || die "PostgreSQL 15 not found in $PGBIN (run scripts/setup.sh)"
     ensure_user
     mkdir -p "$dir"
@@ -70,14 +77,20 @@ cmd_start() {
             -E UTF8 --locale=C.UTF-8 -N >"$dir/initdb.log" 2>&1 ||
             { cat "$dir/initdb.log" >&2; die "initdb failed"; }
     fi
-    local opts="-c listen_addresses=127.0.0.1 -k $dir -c max_connections=300"
+    # Clients on the listen address's own networks (samenet) are trusted as
+    # well: with --listen other hosts (namespaces) are meant to connect.
+    if [ "$listen" != 127.0.0.1 ] &&
+        ! grep -q '^host all all samenet trust' "$dir/data/pg_hba.conf"; then
+        echo 'host all all samenet trust' | as_owner tee -a "$dir/data/pg_hba.conf" >/dev/null
+    fi
+    local opts="-c listen_addresses=$listen -k $dir -c max_connections=300"
     opts="$opts -c shared_buffers=256MB -c max_wal_size=2GB"
     if [ $durable = 0 ]; then
         opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     fi
     local tries=0 fixed=$port p
     while :; do
-        p=${fixed:-$(free_port)}
+        p=${fixed:-$(free_port "$listen")}
         if as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
             -t 30 -o "$opts -p $p" start >/dev/null 2>&1; then
             port=$p
@@ -89,13 +102,15 @@ cmd_start() {
             die "could not start PostgreSQL"
         fi
     done
-    "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres -t 30 ||
+    "$PGBIN/pg_isready" -q -h "$listen" -p "$port" -U postgres -t 30 ||
         die "server did not become ready"
-    "$PGBIN/psql" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres \
+    "$PGBIN/psql" -q -h "$listen" -p "$port" -U postgres -d postgres \
         -c "CREATE DATABASE tributary" >/dev/null 2>&1 || true
     echo "$port" >"$dir/port"
     echo "$durable" >"$dir/durable"
-    echo "postgres://postgres@127.0.0.1:$port/tributary?sslmode=disable" >"$dir/url"
+    local host=$listen
+    if [[ "$host" == *:* ]]; then host="[$host]"; fi
+    echo "postgres://postgres@$host:$port/tributary?sslmode=disable" >"$dir/url"
     cat "$dir/url"
 }
 
