@@ -64,8 +64,9 @@ struct trib_forwarder_opts {
     const char *host, *version;
     const void *secret; /* NULL: none                                   */
     size_t secret_len;
-    /* TLS for a tls+tcp:// URL (CA required); NULL: the settings of the
-     * agent configuration loaded last (config.h). */
+    /* TLS for a tls+tcp:// URL (CA required); read by
+     * trib_forwarder_start() only. NULL: the settings of the agent
+     * configuration loaded last (config.h; agent.c does not pass them). */
     const struct trib_tls_opts *tls;
     const struct trib_wire_client *clients; /* for HELLO               */
     int nclients;

@@ -219,3 +219,68 @@ func TestTLSClientCertificates(t *testing.T) {
 	coord.Signal(syscall.SIGTERM)
 	harness.ExpectCleanExit(t, coord.Proc, 30*time.Second)
 }
+
+// TestTLSBadSettings: TLS mistakes stop the coordinator and the agent at
+// start with exit status 2 and a message naming the problem (no database
+// needed: the settings are checked before anything connects).
+func TestTLSBadSettings(t *testing.T) {
+	t.Parallel()
+	f := harness.NewTLSFiles(t)
+	garbage := filepath.Join(f.Dir, "garbage.pem")
+	openKey := filepath.Join(f.Dir, "open.key")
+	if err := os.WriteFile(garbage, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, err := os.ReadFile(f.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(openKey, key, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tlsURL := fmt.Sprintf("tls+tcp://localhost:%d", harness.FreePort(t))
+	ctl := fmt.Sprintf("tcp://127.0.0.1:%d", harness.FreePort(t))
+	cases := []struct {
+		name, bin string
+		args, env []string
+		want      string
+	}{
+		{"coordinator: TLS address without certificate", "tributary-coordinator",
+			[]string{"--listen", tlsURL, "--control", ctl}, nil, "--tls-cert FILE --tls-key FILE"},
+		{"coordinator: certificate without TLS address", "tributary-coordinator",
+			[]string{"--control", ctl, "--tls-cert", f.ServerCert, "--tls-key", f.ServerKey}, nil, "neither --listen"},
+		{"coordinator: key of another certificate", "tributary-coordinator",
+			[]string{"--listen", tlsURL, "--control", ctl, "--tls-cert", f.ServerCert, "--tls-key", f.ClientKey}, nil,
+			"does not match the certificate"},
+		{"coordinator: key readable by others", "tributary-coordinator",
+			[]string{"--listen", tlsURL, "--control", ctl, "--tls-cert", f.ServerCert, "--tls-key", openKey}, nil,
+			"chmod 600"},
+		{"coordinator: garbage certificate", "tributary-coordinator",
+			[]string{"--listen", tlsURL, "--control", ctl, "--tls-key", f.ServerKey},
+			[]string{"TRIBUTARY_TLS_CERT=" + garbage}, "no PEM certificate"},
+		{"coordinator: missing client CA file", "tributary-coordinator",
+			[]string{"--listen", tlsURL, "--control", ctl, "--tls-cert", f.ServerCert, "--tls-key", f.ServerKey,
+				"--tls-client-ca", filepath.Join(f.Dir, "missing.pem")}, nil, "No such file"},
+		{"agent: TLS coordinator without CA", "tributary-agent",
+			[]string{"--queue", "default:1", "--coordinator", tlsURL}, nil, "tls.ca_file, --tls-ca or TRIBUTARY_TLS_CA"},
+		{"agent: CA with a tcp:// coordinator", "tributary-agent",
+			[]string{"--queue", "default:1", "--coordinator", "tcp://localhost:1", "--tls-ca", f.CA}, nil,
+			"is not tls+tcp://"},
+		{"agent: garbage CA from the environment", "tributary-agent",
+			[]string{"--queue", "default:1", "--coordinator", tlsURL},
+			[]string{"TRIBUTARY_TLS_CA=" + garbage}, "no PEM certificate"},
+		{"agent: client key readable by others", "tributary-agent",
+			[]string{"--queue", "default:1", "--coordinator", tlsURL, "--tls-ca", f.CA,
+				"--tls-cert", f.ServerCert, "--tls-key", openKey}, nil, "chmod 600"},
+	}
+	for _, c := range cases {
+		p := harness.Start(t, harness.Bin(t, c.bin), c.args, c.env)
+		code := p.Wait(20 * time.Second)
+		if r := harness.SanitizerReport(p); r != "" {
+			t.Errorf("%s: sanitizer report: %s", c.name, r)
+		}
+		if code != 2 || !strings.Contains(p.Stderr(), c.want) {
+			t.Errorf("%s: exit %d (want 2), stderr does not say %q or does:\n%s", c.name, code, c.want, p.Stderr())
+		}
+	}
+}
