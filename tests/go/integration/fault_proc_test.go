@@ -183,7 +183,7 @@ func TestFaultProcPostgresRestartImmediate(t *testing.T) {
 // testPostgresRestart: three agents (notify + poll clients each, plus a
 // notify-only client) forward to a coordinator whose polling view reads
 // the same private PostgreSQL server. Failing jobs are retried and
-// discarded before the fault; ~3,000 sleep jobs flow through it; more
+// discarded before the fault; 6,000 sleep jobs flow through it; more
 // failing jobs after it.
 //
 // fast: `pg_ctl restart -m fast` mid-run. immediate: the server is stopped
@@ -227,13 +227,17 @@ func testPostgresRestart(t *testing.T, mode string) {
 	total += 600
 	harness.Eventually(t, 60*time.Second, "failing jobs finished", func() bool { return fpFinished(t, conn, "fq") == 600 })
 
-	// Sleep jobs flowing through the fault.
-	for i := 0; i < 6; i++ {
-		insertJobs(t, conn, 500, "tributary.sleep", `{"ms": 100}`, "fq", 25)
-	}
-	total += 3000
-	harness.Eventually(t, 60*time.Second, "jobs flowing", func() bool { return fpFinished(t, conn, "fq") >= 600+750 })
 	before := harness.Num(dbView(t, coord), "polls", "ok")
+
+	// Sleep jobs flowing through the fault: 3,000 running, then 3,000 more
+	// inserted just before it (at most 180 at a time, 200 ms each: the
+	// fault finds every agent busy however fast they are).
+	for i := 0; i < 6; i++ {
+		insertJobs(t, conn, 500, "tributary.sleep", `{"ms": 200}`, "fq", 25)
+	}
+	harness.Eventually(t, 60*time.Second, "jobs flowing", func() bool { return fpFinished(t, conn, "fq") >= 600+600 })
+	insertJobs(t, conn, 3000, "tributary.sleep", `{"ms": 200}`, "fq", 25)
+	total += 6000
 	finishedAtFault := fpFinished(t, conn, "fq")
 
 	victim := "pc"
