@@ -813,6 +813,7 @@ void trib_outbox_stats(const struct trib_outbox *ob,
     st->bytes = ob->disk_bytes + ob->unwritten_bytes;
     st->unwritten = ob->unwritten_events;
     st->full = ob->full;
+    st->write_failed = ob->write_failed;
 }
 
 int trib_outbox_full(const struct trib_outbox *ob)
@@ -861,16 +862,29 @@ static void on_fsync(uv_fs_t *req)
         }
     }
     if (rv < 0) {
-        TRIB_ERROR("AGT-OUTBOX", "fsync of %s failed: %s",
-                   s != NULL ? s->path : ob->dir, uv_strerror(rv));
+        /* Retried every fsync_ms: rate-limited, or a failing disk floods
+         * the log. The records stay readable and are forwarded; only a
+         * power loss before the coordinator has them could lose them. */
+        trib_complain(&ob->sync_complain, TRIB_LOG_ERROR, "AGT-OUTBOX",
+                      "fsync of %s failed: %s; retrying every %" PRIu64
+                      " ms (events are still forwarded; until it works a "
+                      "power loss can lose what is not acknowledged)",
+                      s != NULL ? s->path : ob->dir, uv_strerror(rv),
+                      ob->o.fsync_ms);
         if (s != NULL) {
             s->dirty = 1;
         } else {
             ob->dir_dirty = 1;
         }
-    } else if (s != NULL && !s->active && !s->dirty && s->fd >= 0) {
-        close(s->fd);
-        s->fd = -1;
+    } else {
+        if (ob->sync_complain.active) {
+            trib_complain_release(&ob->sync_complain, "AGT-OUTBOX",
+                                  "outbox fsync works again");
+        }
+        if (s != NULL && !s->active && !s->dirty && s->fd >= 0) {
+            close(s->fd);
+            s->fd = -1;
+        }
     }
     if (ob->closing) {
         if (--ob->open_handles == 0) {

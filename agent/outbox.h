@@ -34,9 +34,14 @@
  * Durability: records are written with one pwrite() per flush (all events
  * of one bus batch), so a kill -9 after the flush loses nothing (the page
  * cache has them); an fsync runs every fsync_ms on libuv's threadpool
- * (power loss loses at most that window). A failed write (ENOSPC, EIO,
- * EFBIG) keeps the records in memory, marks the outbox full, logs
- * (rate-limited) and retries every second; records are never dropped.
+ * (power loss loses at most that window; a failed fsync is logged,
+ * rate-limited, and retried the next period). A failed write (ENOSPC,
+ * EIO, EFBIG) keeps the records in memory (readable, forwarded), marks
+ * the outbox full, logs (rate-limited) and retries every second; records
+ * are never dropped while the process runs (a kill -9 meanwhile loses
+ * what is only in memory). On a full disk the acknowledged segments are
+ * deleted as durable ACKs arrive -- the active one included -- so the
+ * retry finds room once the coordinator has the events.
  *
  * Acknowledgements: per boot, 'applied' (the coordinator has the events:
  * stop resending) and 'durable' (on the coordinator's disk: delete). Whole
@@ -106,6 +111,7 @@ struct trib_outbox_stats {
     uint64_t bytes;     /* segment bytes on disk + bytes not written   */
     uint64_t unwritten; /* events waiting for a successful write      */
     int full;
+    int write_failed; /* the last write failed (ENOSPC, EIO, EFBIG)  */
     int nboots;
 };
 

@@ -79,6 +79,7 @@ struct trib_outbox {
     uint64_t disk_bytes;
     int full, write_failed;
     struct trib_complain write_complain;
+    struct trib_complain sync_complain; /* fsync failures (rate-limited) */
 
     /* fsync */
     uv_timer_t sync_timer, retry_timer;

@@ -700,6 +700,98 @@ static void test_fsync_runs(void **state)
 
 /* Write-back intents ride in meta records: those confirmed in the same
  * boot are settled, the others come back when the boot is loaded. */
+/* The descriptor number this process has open on 'path' (-1: none). */
+static int fd_of(const char *path)
+{
+    char link[64], target[512];
+    int fd;
+
+    for (fd = 3; fd < 1024; fd++) {
+        ssize_t n;
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        n = readlink(link, target, sizeof(target) - 1);
+        if (n > 0) {
+            target[n] = '\0';
+            if (strcmp(target, path) == 0) {
+                return fd;
+            }
+        }
+    }
+    return -1;
+}
+
+/* Lines of 'file' containing 'needle'. */
+static int count_lines(const char *file, const char *needle)
+{
+    char line[2048];
+    FILE *fp = fopen(file, "r");
+    int n = 0;
+
+    assert_non_null(fp);
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        if (strstr(line, needle) != NULL) {
+            n++;
+        }
+    }
+    fclose(fp);
+    return n;
+}
+
+/* A failing fsync (here: the segment's descriptor replaced by a pipe, on
+ * which fdatasync fails with EINVAL) is retried every fsync_ms: logged
+ * once, not 200 times a second, and its recovery is logged. Appending
+ * and reading go on meanwhile. */
+static void test_fsync_failure(void **state)
+{
+    struct fx *f = *state;
+    struct trib_outbox *ob = open_ob(f, 1, 1 << 20, 1 << 20, 1 << 20);
+    char path[512], log[96];
+    int fd, pipefd[2], saved_err, logfd, real;
+    uint64_t s;
+
+    for (s = 1; s <= 5; s++) {
+        put_event(ob, s);
+    }
+    assert_int_equal(trib_outbox_flush(ob), 0);
+    run_for(f, 20); /* the first fsync works */
+    nth_segment(f->dir, 0, path, sizeof(path));
+    fd = fd_of(path);
+    assert_true(fd >= 0);
+    assert_int_equal(pipe(pipefd), 0);
+    /* the log (stderr) into a file for the next second */
+    snprintf(log, sizeof(log), "%s.log", f->dir);
+    logfd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(logfd >= 0);
+    saved_err = dup(2);
+    assert_true(dup2(logfd, 2) == 2);
+    /* fsync fails from now on: every 5 ms for a second */
+    assert_true(dup2(pipefd[0], fd) == fd);
+    put_event(ob, 6); /* dirty again (written before the swap: page cache) */
+    real = open(path, O_WRONLY | O_CLOEXEC);
+    assert_true(real >= 0);
+    assert_int_equal(close(fd), 0); /* written through the real file ... */
+    assert_true(dup2(real, fd) == fd);
+    assert_int_equal(trib_outbox_flush(ob), 0);
+    assert_true(dup2(pipefd[0], fd) == fd); /* ... synced through a pipe */
+    run_for(f, 1000);
+    assert_false(trib_outbox_full(ob));
+    check_events(ob, 1, 1, 6, 4);
+    /* fsync works again */
+    assert_true(dup2(real, fd) == fd);
+    run_for(f, 50);
+    assert_true(dup2(saved_err, 2) == 2);
+    close(saved_err);
+    close(logfd);
+    close(real);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    assert_true(count_lines(log, "fsync of") >= 1);
+    assert_true(count_lines(log, "fsync of") <= 2);
+    assert_int_equal(count_lines(log, "outbox fsync works again"), 1);
+    unlink(log);
+    close_ob(f, ob);
+}
+
 static void test_intents(void **state)
 {
     struct fx *f = *state;
@@ -870,6 +962,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fsync_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fsync_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_intents, setup, teardown),
         cmocka_unit_test(test_parse),
     };
