@@ -195,9 +195,10 @@ func TestFaultProcPostgresRestartImmediate(t *testing.T) {
 // Then: every agent's LISTEN is back (a job inserted with the notification
 // into a queue served only by notify clients with a 10-minute poll
 // fallback is picked up within 30 s), every job finishes, nothing is lost
-// or counted twice, and the polling view polls again: its current state
-// counts equal the table's; finished rows it missed (write-backs the
-// outage delayed past its margin) are reported by the view as unexplained.
+// or counted twice, and the polling view polls again: its non-final state
+// counts, once re-polled, equal the table's; finished rows it missed
+// (write-backs the outage delayed past its margin) are reported by the
+// view itself as unexplained.
 func testPostgresRestart(t *testing.T, mode string) {
 	start := time.Now()
 	// Durable: an immediate stop must not lose commits already answered.
@@ -220,8 +221,9 @@ func testPostgresRestart(t *testing.T, mode string) {
 	var total int64 = 1
 
 	// Failing jobs (half retried once, some discarded at once), finished
-	// before the fault: a job the rescuer must recover after it is retried,
-	// never discarded without an event.
+	// before the fault: no job the rescuer recovers after it is at its last
+	// attempt (the rescuer would discard it, without an event: a legitimate
+	// difference from the event view).
 	insertJobs(t, conn, 400, "tributary.fail", `{"probability": 0.5, "message": "upstream returned 503"}`, "fq", 2)
 	insertJobs(t, conn, 200, "tributary.fail", `{"message": "card 4242 declined"}`, "fq", 1)
 	total += 600
