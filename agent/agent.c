@@ -35,6 +35,7 @@
 #include "trib_json.h"
 #include "trib_mem.h"
 #include "trib_time.h"
+#include "trib_tls.h"
 
 #include <inttypes.h>
 #include <signal.h>
@@ -482,6 +483,7 @@ static int forward_open(struct trib_agent *a)
     struct trib_agent_conf *cf = a->conf;
     struct trib_outbox_opts oo;
     struct trib_forwarder_opts fo;
+    struct trib_tls_opts tls; /* strings borrowed from cf; read by the dial */
     char err[256];
     uint64_t boot = 0;
     size_t i, q;
@@ -545,6 +547,8 @@ static int forward_open(struct trib_agent *a)
     fo.heartbeat_ms = cf->heartbeat_us / 1000;
     fo.sample = heartbeat_sample;
     fo.arg = a;
+    trib_agent_conf_tls(cf, &tls);
+    fo.tls = &tls;
     rv = trib_forwarder_start(&fo, &a->fwd);
     if (rv != 0) {
         return rv;

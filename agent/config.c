@@ -200,8 +200,6 @@ static const struct opt opts[] = {
      "host of the coordinator URL)"},
 };
 
-const struct trib_agent_conf *trib__agent_conf_last;
-
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
 /* ------------------------------------------------------------ helpers */
@@ -812,9 +810,6 @@ void trib_agent_conf_free(struct trib_agent_conf *c)
     if (c == NULL) {
         return;
     }
-    if (trib__agent_conf_last == c) {
-        trib__agent_conf_last = NULL;
-    }
     for (k = 0; k < NOPTS; k++) {
         if (opts[k].type == T_STR && opts[k].scope == S_AGENT) {
             trib_free(*(char **)((char *)c + opts[k].off));
@@ -1200,7 +1195,6 @@ int trib_agent_conf_load(int argc, char **argv, struct trib_agent_conf **out,
     if (rv != 0) {
         goto done;
     }
-    trib__agent_conf_last = a;
     if (print_config) {
         trib_agent_conf_dump(a, stdout);
         rv = 1;

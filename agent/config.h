@@ -111,11 +111,6 @@ struct trib_tls_opts;
 void trib_agent_conf_tls(const struct trib_agent_conf *c,
                          struct trib_tls_opts *o);
 
-/* The TLS settings of the configuration loaded last (NULL: none loaded,
- * or it was freed): the forwarder's fallback when its options carry none
- * (agent.c does not pass them yet). Library-private. */
-extern const struct trib_agent_conf *trib__agent_conf_last;
-
 /* Writes the effective configuration as YAML. */
 void trib_agent_conf_dump(const struct trib_agent_conf *c, FILE *f);
 

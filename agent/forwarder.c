@@ -16,7 +16,6 @@
  * an old boot is durable), else GOODBYE when draining is over.
  */
 #include "forwarder.h"
-#include "config.h"
 #include "trib_auth.h"
 #include "trib_err.h"
 #include "trib_log.h"
@@ -952,10 +951,6 @@ static int dial(struct trib_forwarder *fw)
         return trib_err_from_nng(rv);
     }
     if (trib_tls_url(fw->o.url)) {
-        if (t == NULL && trib__agent_conf_last != NULL) {
-            trib_agent_conf_tls(trib__agent_conf_last, &conf_tls);
-            t = &conf_tls;
-        }
         if (t == NULL) {
             memset(&conf_tls, 0, sizeof(conf_tls));
             t = &conf_tls;

@@ -65,8 +65,8 @@ struct trib_forwarder_opts {
     const void *secret; /* NULL: none                                   */
     size_t secret_len;
     /* TLS for a tls+tcp:// URL (CA required); read by
-     * trib_forwarder_start() only. NULL: the settings of the agent
-     * configuration loaded last (config.h; agent.c does not pass them). */
+     * trib_forwarder_start() only. NULL: no files (the dial then fails
+     * with the reason: a tls+tcp:// URL needs a CA). */
     const struct trib_tls_opts *tls;
     const struct trib_wire_client *clients; /* for HELLO               */
     int nclients;
