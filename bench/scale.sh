@@ -11,7 +11,7 @@
 # summary block to paste. Exits 1 on a MISMATCH (or a failed run).
 #
 #   bench/scale.sh [--agents N] [--clients-per-agent N] [--jobs N]
-#                  [--workers N] [--kind KIND] [--timeout D] [--keep]
+#                  [--workers N] [--kind KIND] [--timeout S] [--pgss] [--keep]
 #
 # Environment: those of bench/lib.sh (BENCH_BIN, BENCH_OUT, BENCH_PGDIR).
 # Every loop is bounded in count and time; every process started here is
@@ -31,6 +31,8 @@ usage: bench/scale.sh [options]
   --workers N            workers per client, 1..10000 [50]
   --kind KIND            job kind [tributary.noop]
   --timeout SECONDS      stress run timeout, 10..86400 [1800]
+  --pgss                 load pg_stat_statements and save the top statements
+                         by total time in OUT/pgss.txt (diagnosis; costs a little)
   --keep                 leave the cluster running at the end (prints how to
                          stop it)
   -h, --help
@@ -41,7 +43,7 @@ tributary-coordinator) [build-bench/bin], BENCH_OUT (results)
 EOF
 }
 
-AGENTS=16 CPA=4 JOBS=200000 WORKERS=50 KIND=tributary.noop TIMEOUT=1800 KEEP=0
+AGENTS=16 CPA=4 JOBS=200000 WORKERS=50 KIND=tributary.noop TIMEOUT=1800 KEEP=0 PGSS=0
 
 # int_arg NAME VALUE MIN MAX: a whole number in range, else exit 2.
 int_arg() {
@@ -70,6 +72,7 @@ while [ $# -gt 0 ]; do
         shift 2
         ;;
     --keep) KEEP=1; shift ;;
+    --pgss) PGSS=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) echo "bench/scale.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
@@ -88,7 +91,7 @@ command -v jq >/dev/null || bench_die "jq is needed (apt-get install jq)"
 bench_need_bins tributary tributary-agent tributary-coordinator
 TRIB=$BENCH_BIN/tributary
 
-COORD_PID="" AGENT_PIDS=() SAMPLER_PID="" SAMPLER2_PID="" STRESS_PID="" CONTROL="" LISTEN=""
+COORD_PID="" AGENT_PIDS=() SAMPLER_PID="" SAMPLER2_PID="" WAIT_PID="" STRESS_PID="" CONTROL="" LISTEN=""
 COORD_DIR=$OUT/coordinator
 SECRET=$OUT/secret
 
@@ -117,6 +120,7 @@ scale_cleanup() {
     trap - EXIT INT TERM
     [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null
     [ -n "$SAMPLER2_PID" ] && kill "$SAMPLER2_PID" 2>/dev/null
+    [ -n "$WAIT_PID" ] && kill "$WAIT_PID" 2>/dev/null
     if [ -n "$STRESS_PID" ]; then
         kill -TERM "$STRESS_PID" 2>/dev/null
         wait_gone "$STRESS_PID" 20 || { log "tributary stress still runs after 20 s: SIGKILL"; kill -KILL "$STRESS_PID" 2>/dev/null; }
@@ -275,12 +279,17 @@ write_agent_conf() { # I FILE
 # agent one more for leadership and maintenance; measured below. Raise
 # max_connections above pg.sh's 300 when the estimate needs it.
 need_conns=$((AGENTS * (CPA * 3 + 2) + 30))
-if [ "$need_conns" -gt 300 ]; then
-    log "starting a durable PostgreSQL in $BENCH_PGDIR (max_connections $need_conns)"
-    bench_pg_start "max_connections=$need_conns"
-else
-    log "starting a durable PostgreSQL in $BENCH_PGDIR"
-    bench_pg_start
+pg_set=()
+[ "$need_conns" -gt 300 ] && pg_set+=("max_connections=$need_conns")
+# lib.sh's BENCH_PGSS sets pg_stat_statements.track before the library is
+# loaded, which PostgreSQL refuses: --pgss loads it alone.
+BENCH_PGSS=0
+[ "$PGSS" = 1 ] && pg_set+=(shared_preload_libraries=pg_stat_statements track_io_timing=on)
+log "starting a durable PostgreSQL in $BENCH_PGDIR ${pg_set[*]}"
+bench_pg_start "${pg_set[@]}"
+if [ "$PGSS" = 1 ]; then
+    bench_sql "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null
+    BENCH_PGSS=1 # bench_pgss_top and bench_describe report it
 fi
 bench_describe | tee -a "$OUT/machine.txt"
 echo "max_connections = $(bench_sql 'SHOW max_connections')" | tee -a "$OUT/machine.txt"
@@ -348,6 +357,11 @@ else
 fi
 log "tributary stress: $JOBS jobs (log: $OUT/stress.log)"
 t0=$(now)
+# The moment the coordinator has counted every job: `tributary wait`
+# returns (its own --timeout bounds it).
+("$TRIB" wait --count "$JOBS" --timeout "${TIMEOUT}s" --quiet --control "$CONTROL" \
+    >"$OUT/wait.log" 2>&1 && now >"$OUT/coord_all") &
+WAIT_PID=$!
 children_cpu
 s_cpu0=$CHILD_CPU
 set +e
@@ -371,6 +385,18 @@ la1=$(cut -d' ' -f1-3 /proc/loadavg)
 touch "$OUT/sampler.stop"
 wait "$SAMPLER_PID" "$SAMPLER2_PID" 2>/dev/null || true
 SAMPLER_PID="" SAMPLER2_PID=""
+# stress ends once the coordinator has every job, so wait is done or
+# about to be (at most 30 s more).
+wait_gone "$WAIT_PID" 30 || log "tributary wait still runs (see $OUT/wait.log)"
+kill "$WAIT_PID" 2>/dev/null || true
+wait "$WAIT_PID" 2>/dev/null || true
+WAIT_PID=""
+coord_s=-
+[ -s "$OUT/coord_all" ] && coord_s=$(calc %.2f "$(cat "$OUT/coord_all") - $t0")
+if [ "$PGSS" = 1 ]; then
+    bench_pgss_top "$OUT/pgss.txt"
+    bench_sql "SELECT round(sum(total_exec_time)::numeric / 1000, 1) || ' s in ' || sum(calls) || ' statements' FROM pg_stat_statements" >>"$OUT/pgss.txt"
+fi
 cat "$OUT/stress.txt"
 [ "$stress_rc" = 0 ] || log "tributary stress exited with $stress_rc (see $OUT/stress.log)"
 [ "$a_n1" = "$AGENTS" ] || log "WARNING: only $a_n1 of $AGENTS agents still run"
@@ -445,7 +471,7 @@ a_cpu=$(calc %.2f "($a_ticks1 - $a_ticks0) / $TICK")
 pg_s=$(calc %.2f "$pg1 - $pg0")
 rest=$(calc %.2f "($m1 - $m0) - $c_cpu - $a_cpu - $pg_s - $s_cpu")
 rep=$OUT/stress/report.json
-rj() { jq -r "$1 // \"-\"" "$rep" 2>/dev/null || echo -; }
+rj() { jq -r "($1) as \$v | if \$v == null then \"-\" else \$v end" "$rep" 2>/dev/null || echo -; }
 # Per-second figures from the samples taken during the run.
 stats=$(awk -v t="$TICK" '
     function med(a, n,   i, j, x) { for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
@@ -477,8 +503,9 @@ events=$((ev1 - ev0))
     echo "jobs:            $JOBS x $KIND via tributary stress$([ "$POLL_CLIENTS" -gt 0 ] && echo ' --mixed') (COPY, 2 streams); exit $stress_rc, outcome $(rj .run.outcome)"
     echo "wall time:       $wall s (stress start -> report written); first insert -> last finalized $span s"
     echo "insertion:       $(rj '.rates.insert_rate | floor') jobs/s"
-    echo "worked:          $(rj '.rates.throughput | floor') jobs/s (stress: first due -> last finalized)"
-    echo "latency p50/p95: end-to-end $(rj '.latency_ms.end_to_end.p50 | floor') / $(rj '.latency_ms.end_to_end.p95 | floor') ms (backlog: jobs wait their turn)"
+    echo "worked:          $(rj '.rates.throughput | floor') jobs/s by finalized_at (stress: first due -> last finalized_at, the agents' job-end time); $([ "$coord_s" = - ] && echo "coordinator never counted all" || echo "$(calc %.0f "$JOBS / $coord_s") jobs/s until the coordinator had counted all $JOBS ($coord_s s after stress started: write-backs committed and forwarded)")"
+    echo "latency p50/p95: end-to-end $(rj '.latency_ms.end_to_end.p50 | floor') / $(rj '.latency_ms.end_to_end.p95 | floor') ms (backlog: jobs wait their turn); write-back (complete) p50/p95/max $(rj '.latency_ms.complete.p50 | floor') / $(rj '.latency_ms.complete.p95 | floor') / $(rj '.latency_ms.complete.max | floor') ms"
+    echo "stress reader:   $(rj .monitors.events.events_seen) events seen, $(rj .monitors.events.events_missed) missed (events the reader fell behind on in the coordinator's ring; comparison basis $(rj .monitors.events.basis)), monitors agree: $(rj .monitors.agree)"
     echo "coordinator CPU: $c_cpu s = $(calc %.1f "100 * $c_cpu / $wall") % of one core over the wall time, $(calc %.1f "100 * $c_cpu / $spand") % over first insert -> last finalized; highest 1-s sample $cpu_peak %; $(calc %.2f "$c_cpu * 1e6 / ($events > 0 ? $events : 1)") s per 1,000,000 events"
     echo "coordinator RSS: start $(calc %.1f "$c_rss0 / 1024") MiB, peak $rss_peak MiB (VmHWM $hwm), median $rss_med MiB, end $(calc %.1f "$c_rss1 / 1024") MiB; threads $c_thr0 -> max $thr_max"
     echo "coordinator dir: $(calc %.1f "$dir0 / 1048576") -> $(calc %.1f "$dir1 / 1048576") MiB (peak $(calc %.1f "$dir_peak / 1048576") MiB)"
