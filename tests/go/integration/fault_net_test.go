@@ -52,6 +52,8 @@ type netAgent struct {
 
 func newNetCluster(t *testing.T) *netCluster {
 	t.Helper()
+	t0 := time.Now()
+	defer func() { t.Logf("network, PostgreSQL and coordinator up in %s", time.Since(t0).Round(time.Millisecond)) }()
 	n := harness.NewNet(t)
 	pg := harness.StartPGIn(t, n.Hub)
 	harness.MigrateRiver(t, pg.SocketURL)
@@ -219,6 +221,7 @@ func (c *netCluster) finish(total int64, timeout time.Duration) (map[string]any,
 		}
 		return true
 	})
+	stopping := time.Now()
 	var wg sync.WaitGroup
 	for _, a := range c.agents {
 		a.proc.Signal(syscall.SIGTERM)
@@ -233,6 +236,8 @@ func (c *netCluster) finish(total int64, timeout time.Duration) (map[string]any,
 	wg.Wait()
 	c.coord.Signal(syscall.SIGTERM)
 	harness.ExpectCleanExit(t, c.coord.Proc, 30*time.Second)
+	t.Logf("finish: river_job final, compared and drained in %s, agents and coordinator stopped in %s",
+		stopping.Sub(dbDone).Round(time.Millisecond), time.Since(stopping).Round(time.Millisecond))
 	return status, catchUp
 }
 
