@@ -9,7 +9,10 @@
  *   1. before a write-back statement is sent, an INTENT meta record per
  *      batch goes to the outbox (and is written): for each job its id, the
  *      attempt worked, the outcome and what the row will look like
- *      (state, attempt, finalized_at or scheduled_at, to the microsecond);
+ *      (state, attempt, finalized_at or scheduled_at, to the microsecond).
+ *      Until the confirm, the outbox keeps the files it went to (a pin:
+ *      one per client, whose completer has one statement in flight), even
+ *      when their events are acknowledged as durable;
  *   2. after the commit, a CONFIRM meta record listing (id, attempt) of
  *      every job of the batch goes out in the same write as the events;
  *   3. on start, the intents of older boots without a confirm are looked
@@ -57,10 +60,19 @@ struct intent {
     char client[TRIB_CLIENT_ID_MAX + 1];
 };
 
+/* A client's write-back in flight: its intent's files are pinned. */
+struct pin {
+    const struct trib_client *client;
+    uint64_t pin;
+};
+
 struct trib_intents {
     struct intent *buckets[NBUCKETS];
     size_t n;
     int busy; /* a resolution query is out */
+    /* this boot's write-backs in flight (one per client at most) */
+    struct pin *pins;
+    size_t npins, pins_cap;
 };
 
 /* --------------------------------------------------------- writing */
@@ -81,14 +93,53 @@ static int attempt_after(const struct trib_job *job)
     return job->attempt;
 }
 
+/* The client's write-back in flight is pinned at 'pin' (0: none, the
+ * previous one released). A retried batch repeats its intents, so only
+ * the newest need stay: the outbox keeps every file from it on. */
+static void set_pin(struct trib_agent *a, const struct trib_client *c,
+                    uint64_t pin)
+{
+    struct trib_intents *in = a->intents;
+    size_t i;
+
+    for (i = 0; i < in->npins && in->pins[i].client != c; i++) {
+    }
+    if (i < in->npins) {
+        trib_outbox_unpin(a->outbox, in->pins[i].pin);
+        if (pin == 0) {
+            in->pins[i] = in->pins[--in->npins];
+            return;
+        }
+    } else if (pin == 0) {
+        return;
+    } else {
+        if (in->npins == in->pins_cap) {
+            in->pins_cap = in->pins_cap ? in->pins_cap * 2 : 8;
+            in->pins = trib_realloc(in->pins, in->pins_cap * sizeof(*in->pins));
+        }
+        i = in->npins++;
+        in->pins[i].client = c;
+    }
+    in->pins[i].pin = pin;
+}
+
 void trib__intents_write(struct trib_agent *a, struct trib_client *c,
                          struct trib_job *const *jobs, size_t n)
 {
     size_t i, k;
+    uint64_t pin;
 
     if (a->outbox == NULL || n == 0) {
         return;
     }
+    if (a->intents == NULL) {
+        a->intents = trib__intents_new();
+    }
+    /* Until the confirm, the files these records go to must stay even if
+     * their events become durable (else a kill -9 before the confirm
+     * could find no intent for a write-back that committed). */
+    pin = trib_outbox_pin(a->outbox);
+    set_pin(a, c, pin);
     for (i = 0; i < n; i += PER_RECORD) {
         size_t m = n - i < PER_RECORD ? n - i : PER_RECORD;
         msgpack_packer pk;
@@ -143,6 +194,11 @@ void trib__intents_confirm(struct trib_agent *a, struct trib_job *const *jobs,
 
     if (a->outbox == NULL || n == 0) {
         return;
+    }
+    if (a->intents != NULL) {
+        /* released; files go at the next ACK, after this confirm and
+         * the batch's events are written */
+        set_pin(a, jobs[0]->client, 0);
     }
     pairs = trib_malloc(2 * PER_RECORD * sizeof(*pairs));
     for (i = 0; i < n; i += PER_RECORD) {
@@ -331,6 +387,7 @@ void trib__intents_free(struct trib_intents *in)
             trib_free(it);
         }
     }
+    trib_free(in->pins);
     trib_free(in);
 }
 

@@ -640,15 +640,35 @@ static void boot_remove(struct trib_outbox *ob, struct ob_boot *b)
     trib_free(b);
 }
 
+/* The lowest pin (UINT64_MAX: none). */
+static uint64_t min_pin(const struct trib_outbox *ob)
+{
+    uint64_t m = UINT64_MAX;
+    size_t i;
+
+    for (i = 0; i < ob->npins; i++) {
+        if (ob->pins[i] < m) {
+            m = ob->pins[i];
+        }
+    }
+    return m;
+}
+
 /* Deletes the boot's segments whose events are all durable. */
 static void collect(struct trib_outbox *ob, struct ob_boot *b)
 {
+    uint64_t pin = b == ob->cur ? min_pin(ob) : UINT64_MAX;
     struct ob_seg *s;
 
     if (b->held) {
         return;
     }
     while ((s = b->segs) != NULL && s->last_seq <= b->pub.durable) {
+        /* Records appended when the next event was 'pin' follow event
+         * pin - 1: a file whose events reach pin - 1 may hold them. */
+        if (s->last_seq + 1 >= pin) {
+            break;
+        }
         if (s->active) {
             /* Still appended to: only when the outbox is full (or
              * closing) and it holds events, make room by rotating. Also
@@ -726,6 +746,30 @@ int trib_outbox_set_position(struct trib_outbox *ob, uint64_t boot_id,
                              uint64_t applied, uint64_t durable)
 {
     return set_pos(ob, boot_id, applied, durable, 1);
+}
+
+uint64_t trib_outbox_pin(struct trib_outbox *ob)
+{
+    if (ob->npins == ob->pins_cap) {
+        ob->pins_cap = ob->pins_cap ? ob->pins_cap * 2 : 8;
+        ob->pins = trib_realloc(ob->pins, ob->pins_cap * sizeof(*ob->pins));
+    }
+    ob->pins[ob->npins++] = ob->next_seq;
+    return ob->next_seq;
+}
+
+void trib_outbox_unpin(struct trib_outbox *ob, uint64_t pin)
+{
+    size_t i;
+
+    for (i = 0; i < ob->npins; i++) {
+        if (ob->pins[i] == pin) {
+            ob->pins[i] = ob->pins[--ob->npins];
+            break;
+        }
+    }
+    /* No deletion now: what the caller appends next (the confirm) must
+     * be written first. The next acknowledgement deletes. */
 }
 
 int trib_outbox_hold(struct trib_outbox *ob, uint64_t boot_id, int hold)
@@ -836,6 +880,7 @@ static void ob_free(struct trib_outbox *ob)
         ob->retired = s->next;
         trib__ob_seg_free(s);
     }
+    trib_free(ob->pins);
     trib_free(ob->dir);
     trib_free(ob);
 }

@@ -174,6 +174,19 @@ int trib_outbox_hold(struct trib_outbox *ob, uint64_t boot_id, int hold);
 int trib_outbox_append_meta(struct trib_outbox *ob, uint64_t boot_id,
                             const void *payload, size_t len);
 
+/*
+ * Records that must outlive the events written with them (a write-back
+ * intent until its confirm): trib_outbox_pin() returns a pin, and until
+ * trib_outbox_unpin() releases it no file of the current boot that may
+ * hold records appended from then on is deleted, even when its events are
+ * all durable (or the outbox is full, or closing). Pins are few (one per
+ * write-back in flight). After an unpin, the next acknowledgement deletes
+ * what became deletable (not the unpin itself: records appended right
+ * after it, e.g. the confirm, are written first).
+ */
+uint64_t trib_outbox_pin(struct trib_outbox *ob);
+void trib_outbox_unpin(struct trib_outbox *ob, uint64_t pin);
+
 /* The boots held, in replay order (older boots by start time, the current
  * boot last). Returns how many were written to out (at most max). */
 int trib_outbox_boots(const struct trib_outbox *ob,

@@ -95,6 +95,11 @@ struct trib_outbox {
     uint8_t *rd_buf;
     size_t rd_cap;
 
+    /* trib_outbox_pin(): sequences from which the current boot's files
+     * are kept (small: one per write-back in flight) */
+    uint64_t *pins;
+    size_t npins, pins_cap;
+
     int closing, open_handles;
 };
 

@@ -473,6 +473,61 @@ static void test_delete_after_durable(void **state)
     assert_int_equal(count_files(f->dir, ".seg"), 0);
 }
 
+/* A pin keeps every file that may hold records appended after it (an
+ * unconfirmed write-back intent), however durable its events, until
+ * unpinned; the next acknowledgement then deletes them. */
+static void test_pin(void **state)
+{
+    struct fx *f = *state;
+    /* ~1.2 KB segments: a rotation every ~10 events */
+    struct trib_outbox *ob = open_ob(f, 1, 1200, 1 << 20, 1 << 20);
+    struct trib_outbox_boot boots[2];
+    uint64_t s, pin;
+    int n;
+
+    for (s = 1; s <= 30; s++) {
+        put_event(ob, s);
+        assert_int_equal(trib_outbox_flush(ob), 0);
+    }
+    pin = trib_outbox_pin(ob);
+    assert_int_equal(pin, 31);
+    put_meta(ob, "intent");
+    assert_int_equal(trib_outbox_flush(ob), 0);
+    for (s = 31; s <= 60; s++) {
+        put_event(ob, s);
+        assert_int_equal(trib_outbox_flush(ob), 0);
+    }
+    n = count_files(f->dir, ".seg");
+    assert_true(n >= 5);
+    /* all durable: only the files before the pin's go */
+    assert_int_equal(trib_outbox_ack(ob, 1, 60, 60), 0);
+    assert_true(count_files(f->dir, ".seg") < n);
+    assert_true(count_files(f->dir, ".seg") >= 3);
+    assert_int_equal(trib_outbox_boots(ob, boots, 2), 1);
+    assert_true(boots[0].first_seq > 1 && boots[0].first_seq <= 31);
+    /* unpinned: the next acknowledgement deletes them (the active one
+     * stays: not full) */
+    trib_outbox_unpin(ob, pin);
+    n = count_files(f->dir, ".seg");
+    assert_int_equal(trib_outbox_ack(ob, 1, 60, 60), 0);
+    assert_true(count_files(f->dir, ".seg") < n);
+    assert_int_equal(count_files(f->dir, ".seg"), 1);
+    /* pinned at a close: the intent is there at the next start, though
+     * every event is durable */
+    pin = trib_outbox_pin(ob);
+    put_meta(ob, "intent2");
+    assert_int_equal(trib_outbox_flush(ob), 0);
+    put_event(ob, 61);
+    assert_int_equal(trib_outbox_flush(ob), 0);
+    assert_int_equal(trib_outbox_ack(ob, 1, 61, 61), 0);
+    close_ob(f, ob);
+    f->nmeta = 0;
+    ob = open_ob(f, 2, 1200, 1 << 20, 1 << 20);
+    assert_int_equal(f->nmeta, 1);
+    assert_string_equal(f->meta[0], "intent2");
+    close_ob(f, ob);
+}
+
 static void test_full(void **state)
 {
     struct fx *f = *state;
@@ -954,6 +1009,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_delete_after_durable, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_pin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_when_all_durable, setup,
                                         teardown),
