@@ -105,6 +105,7 @@ func killNamespace(name string) error {
 }
 
 // removeStale deletes trib-<pid>-* namespaces whose test process is gone.
+// NewNet calls it once per process, before its first namespace.
 func removeStale(t testing.TB) {
 	out, err := exec.Command("ip", "netns", "list").Output()
 	if err != nil {
@@ -119,9 +120,11 @@ func removeStale(t testing.TB) {
 		if m == nil {
 			continue
 		}
+		// Our own pid here is a dead process's that had the same pid: this
+		// runs (once) before this process creates any namespace.
 		pid, _ := strconv.Atoi(m[1])
-		if pid == os.Getpid() || syscall.Kill(pid, 0) != syscall.ESRCH {
-			continue // ours, or its process still runs
+		if pid != os.Getpid() && syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue // its test process still runs
 		}
 		if err := killNamespace(f[0]); err != nil {
 			t.Logf("removing stale namespace %s: %v", f[0], err)
