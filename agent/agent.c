@@ -437,14 +437,16 @@ static void on_outbox_full(void *arg, int full)
     a->outbox_full = full;
     trib_outbox_stats(a->outbox, &st);
     if (full) {
-        TRIB_WARN("AGT-BACKPRESSURE",
-                  "outbox %s is full (%" PRIu64 " of %" PRId64
-                  " bytes, %" PRIu64
-                  " event(s) not acknowledged%s): no client fetches new "
-                  "jobs until the coordinator acknowledges events; running "
-                  "jobs go on",
-                  a->conf->outbox_dir, st.bytes, a->conf->outbox_max_bytes,
-                  st.events, st.unwritten ? ", writes failing" : "");
+        TRIB_WARN(
+            "AGT-BACKPRESSURE",
+            "outbox %s is full (%" PRIu64 " of %" PRId64 " bytes, %" PRIu64
+            " event(s) not acknowledged%s): no client fetches new "
+            "jobs until the coordinator acknowledges events; running "
+            "jobs go on",
+            a->conf->outbox_dir, st.bytes, a->conf->outbox_max_bytes, st.events,
+            st.write_failed
+                ? ", writes failing (disk full or failing: see AGT-OUTBOX)"
+                : "");
     } else {
         TRIB_INFO("AGT-BACKPRESSURE",
                   "outbox below 90%% (%" PRIu64 " bytes): fetching resumed",
