@@ -392,6 +392,144 @@ func TestFaultNetPartitionCoordinator(t *testing.T) {
 		alive.Round(time.Millisecond), caught.Round(time.Millisecond), lag.Round(time.Millisecond), latencyLine(status), time.Since(t0).Round(time.Second))
 }
 
+// dbPartitionResult: how many sleep jobs the cut agent was running when it
+// was cut off, how many of them the leader rescued, and how many ended with the
+// cut agent's attempt the last one.
+type dbPartitionResult struct{ held, rescued, byCut int64 }
+
+// runPartitionDatabase: one of three agents (pd1, pd2, cut; agentYAML and
+// clientYAML as for addAgent) loses PostgreSQL (its packets to and from the
+// server dropped, both ways) for 20 s, cut while it runs jobs, while jobs
+// keep coming; it can still reach the coordinator. The other two keep
+// finishing jobs; the cut agent finishes none in river_job while cut; after
+// the heal it reconnects by itself and fetches and finishes new jobs; every
+// job ends final and nothing is lost (finish).
+func runPartitionDatabase(t *testing.T, agentYAML string, clientYAML ...string) dbPartitionResult {
+	t.Helper()
+	t0 := time.Now()
+	c := newNetCluster(t)
+	for _, n := range []string{"pd1", "pd2", "cut"} {
+		c.addAgent(n, "dq", "", agentYAML, clientYAML...)
+	}
+	cut := c.agents[2]
+	feed := harness.Connect(t, c.pg.SocketURL)
+	const perSec, seconds = 100, 30
+	const cutAt, healAt = 5, 25
+	harness.Eventually(t, 30*time.Second, "three nodes alive", func() bool { return len(c.liveness()) == 3 })
+
+	var rule *harness.Rule
+	var cutDB, healDB time.Time
+	var heldIDs []int64
+	// The sleep jobs (the failing ones may be retried elsewhere anyway).
+	heldQuery := `SELECT coalesce(array_agg(id), '{}') FROM river_job WHERE kind = 'tributary.sleep'
+		AND state = 'running' AND attempted_by[cardinality(attempted_by)] LIKE 'cut-%'`
+	start := time.Now()
+	for i := 0; i < seconds; i++ {
+		insertMix(t, feed, perSec, "dq", 1500)
+		el := time.Since(start)
+		if rule == nil && el >= cutAt*time.Second {
+			// Cut while the agent holds jobs (1.5 s each, 100 a second: more
+			// than two agents' notify clients take at once).
+			harness.Eventually(t, 20*time.Second, "the agent to be cut running jobs", func() bool {
+				return harness.QueryInt(t, c.conn, `SELECT count(*) FROM river_job WHERE state = 'running'
+					AND attempted_by[cardinality(attempted_by)] LIKE 'cut-%'`) >= 5
+			})
+			cutDB = dbNow(t, c.conn)
+			rule = cut.ns.Partition(t, c.net.Hub.IP, c.pg.Port)
+			if err := c.conn.QueryRow(context.Background(), heldQuery).Scan(&heldIDs); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("agent cut off from PostgreSQL at %s running %d sleep jobs", el.Round(time.Millisecond), len(heldIDs))
+		}
+		if rule != nil && healDB.IsZero() && el >= healAt*time.Second {
+			healDB = dbNow(t, c.conn)
+			rule.Remove(t)
+			t.Logf("healed at %s", el.Round(time.Millisecond))
+		}
+		if d := time.Duration(i+1)*time.Second - time.Since(start); d > 0 {
+			time.Sleep(d)
+		}
+	}
+	if healDB.IsZero() {
+		t.Fatal("the feed loop ended before the heal")
+	}
+	// The others kept working during the cut.
+	for _, a := range c.agents[:2] {
+		n := finishedBy(t, c.conn, a.node, cutDB, healDB)
+		t.Logf("%s finished %d jobs during the cut", a.node, n)
+		if n == 0 {
+			t.Errorf("%s finished no job while another agent was cut off from the database", a.node)
+		}
+	}
+	if n := finishedBy(t, c.conn, "cut", cutDB.Add(2*time.Second), healDB.Add(-time.Second)); n != 0 {
+		// Sanity of the fault: a write-back cannot reach the server.
+		t.Errorf("the cut agent finished %d jobs in river_job from 2 s into its cut", n)
+	}
+	// The cut agent comes back: a last batch, of which it must finish some.
+	healed := time.Now()
+	tail := harness.QueryInt(t, c.conn, `SELECT coalesce(max(id), 0) FROM river_job`)
+	const tailJobs = 600
+	var recovered time.Duration
+	for i := 0; recovered == 0; i++ {
+		if i == 60 {
+			t.Fatalf("the agent cut off from PostgreSQL finished none of %d jobs inserted over 60 s after the heal", i*tailJobs/10)
+		}
+		insertJobs(t, feed, tailJobs/10, "tributary.sleep", `{"ms": 100}`, "dq", 25)
+		time.Sleep(time.Second)
+		if harness.QueryInt(t, c.conn, `SELECT count(*) FROM river_job WHERE id > $1 AND state = 'completed'
+			AND attempted_by[cardinality(attempted_by)] LIKE 'cut-%'`, tail) > 0 {
+			recovered = time.Since(healed)
+		}
+	}
+	t.Logf("the cut agent finished new jobs %s after the heal", recovered.Round(time.Millisecond))
+	inserted := harness.QueryInt(t, c.conn, `SELECT count(*) FROM river_job`)
+	harness.Eventually(t, 180*time.Second, "all jobs final in river_job", func() bool { return dbFinished(t, c.conn) == inserted })
+	// Where the held jobs ended: state, attempt, whose attempt was last.
+	rows, err := c.conn.Query(context.Background(), `SELECT state::text, attempt,
+		attempted_by[cardinality(attempted_by)] LIKE 'cut-%', count(*)
+		FROM river_job WHERE id = ANY($1) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, heldIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ends []string
+	for rows.Next() {
+		var st string
+		var attempt, n int64
+		var cutLast bool
+		if err := rows.Scan(&st, &attempt, &cutLast, &n); err != nil {
+			t.Fatal(err)
+		}
+		ends = append(ends, fmt.Sprintf("%d %s attempt %d (last attempt the cut agent's: %v)", n, st, attempt, cutLast))
+	}
+	rows.Close()
+	t.Logf("the held jobs ended: %s", strings.Join(ends, "; "))
+	status, lag := c.finish(inserted, 180*time.Second)
+	// What became of the jobs it held: rescued by the leader and run again,
+	// or written back by it after the heal (each is final: finish checked).
+	r := dbPartitionResult{held: int64(len(heldIDs))}
+	if err := c.conn.QueryRow(context.Background(), `SELECT
+		count(*) FILTER (WHERE EXISTS (SELECT 1 FROM unnest(errors) e WHERE e->>'error' LIKE 'Stuck job rescued by JobRescuer%')),
+		count(*) FILTER (WHERE attempted_by[cardinality(attempted_by)] LIKE 'cut-%')
+		FROM river_job WHERE id = ANY($1)`, heldIDs).Scan(&r.rescued, &r.byCut); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the cut agent held %d running sleep jobs: %d rescued by the leader, %d finished with the cut agent's attempt last; it finished new jobs %s after the heal; last job counted %s after river_job; %s; test took %s",
+		r.held, r.rescued, r.byCut, recovered.Round(time.Millisecond), lag.Round(time.Millisecond), latencyLine(status), time.Since(t0).Round(time.Second))
+	return r
+}
+
+// TestFaultNetPartitionDatabase: runPartitionDatabase with River's default
+// rescue window (1 h): the jobs the cut agent held stay running in
+// river_job during the cut and are all written back by it after the heal.
+func TestFaultNetPartitionDatabase(t *testing.T) {
+	t.Parallel()
+	r := runPartitionDatabase(t, "")
+	if r.rescued != 0 || r.byCut != r.held {
+		t.Errorf("of the %d jobs held by the cut agent %d were rescued and %d finished by it, want none rescued and all finished by it",
+			r.held, r.rescued, r.byCut)
+	}
+}
+
 // TestFaultNetLoss: every agent's link loses 20 % of its packets, each
 // direction (to PostgreSQL and to the coordinator alike), for the whole run
 // after a first burst on healthy links. Nothing is lost; the throughput (a
