@@ -18,6 +18,9 @@ PKGS=(
     python3 util-linux procps iproute2
     # headless screenshots of the HTML stress report (tests/go/harness/chromium.go)
     chromium fonts-dejavu-core
+    # deploy/base-image.sh (the compose test's base image; Docker itself is
+    # the machine's: docker.io or docker-ce, and docker-compose)
+    debootstrap
 )
 
 missing=()
