@@ -64,14 +64,15 @@ func newNetCluster(t *testing.T) *netCluster {
 }
 
 // addAgent starts an agent in a new namespace, with one notify and one poll
-// client on queue (like clusterAgent), forwarding to coordURL (the
-// coordinator itself when "").
-func (c *netCluster) addAgent(node, queue, coordURL, extraYAML string, clientYAML ...string) *netAgent {
+// client (like clusterAgent) on the queues (comma-separated; 50 workers
+// each), forwarding to coordURL (the coordinator itself when "").
+func (c *netCluster) addAgent(node, queues, coordURL, extraYAML string, clientYAML ...string) *netAgent {
 	t := c.t
 	t.Helper()
 	if coordURL == "" {
 		coordURL = c.coord.Listen
 	}
+	queue := strings.ReplaceAll(queues, ",", `:50", "`) // in ["...:50"] below
 	a := &netAgent{node: node, ns: c.net.AddHost(node), outbox: filepath.Join(t.TempDir(), "outbox-"+node)}
 	cfg := filepath.Join(t.TempDir(), node+".yaml")
 	yaml := `log_level: info
@@ -408,9 +409,12 @@ func runPartitionDatabase(t *testing.T, agentYAML string, clientYAML ...string) 
 	t.Helper()
 	t0 := time.Now()
 	c := newNetCluster(t)
-	for _, n := range []string{"pd1", "pd2", "cut"} {
+	// Everyone works dq; the agent to be cut also dcut, so that it always
+	// runs jobs of its own when it is cut off.
+	for _, n := range []string{"pd1", "pd2"} {
 		c.addAgent(n, "dq", "", agentYAML, clientYAML...)
 	}
+	c.addAgent("cut", "dq,dcut", "", agentYAML, clientYAML...)
 	cut := c.agents[2]
 	feed := harness.Connect(t, c.pg.SocketURL)
 	const perSec, seconds = 100, 30
@@ -426,10 +430,10 @@ func runPartitionDatabase(t *testing.T, agentYAML string, clientYAML ...string) 
 	start := time.Now()
 	for i := 0; i < seconds; i++ {
 		insertMix(t, feed, perSec, "dq", 1500)
+		insertJobs(t, feed, 20, "tributary.sleep", `{"ms": 1500}`, "dcut", 25)
 		el := time.Since(start)
 		if rule == nil && el >= cutAt*time.Second {
-			// Cut while the agent holds jobs (1.5 s each, 100 a second: more
-			// than two agents' notify clients take at once).
+			// Cut while the agent runs jobs (dcut's 20 a second take 1.5 s).
 			harness.Eventually(t, 20*time.Second, "the agent to be cut running jobs", func() bool {
 				return harness.QueryInt(t, c.conn, `SELECT count(*) FROM river_job WHERE state = 'running'
 					AND attempted_by[cardinality(attempted_by)] LIKE 'cut-%'`) >= 5
