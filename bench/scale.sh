@@ -495,7 +495,7 @@ events=$((ev1 - ev0))
 {
     echo
     echo "==== scale summary (paste) ===="
-    echo "when:            $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git -C "$BENCH_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')"
+    echo "when:            $(date -u +%Y-%m-%dT%H:%M:%SZ), tree at commit $(git -C "$BENCH_ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'); binaries $BENCH_BIN built $(date -u -r "$BENCH_BIN/tributary-agent" +%Y-%m-%dT%H:%M:%SZ)"
     echo "machine:         $(nproc) vCPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
     echo "load average:    start $la0 | end $la1 | highest 1-min during the run $load_max"
     echo "cluster:         $AGENTS agents x $CPA clients ($NOTIFY_CLIENTS notify on 'default'$([ "$POLL_CLIENTS" -gt 0 ] && echo " + $POLL_CLIENTS poll (1 s) on 'poll'")), $WORKERS workers each; coordinator --data-dir + --database-url (poll 1 s), authenticated"
