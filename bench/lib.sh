@@ -56,8 +56,7 @@ bench_pg_start() {
     BENCH_URL=$("$BENCH_ROOT/scripts/pg.sh" start "$BENCH_PGDIR" --durable)
     local kv restart=0
     if [ "${BENCH_PGSS:-0}" = 1 ]; then
-        set -- "$@" shared_preload_libraries=pg_stat_statements \
-            pg_stat_statements.track=all track_io_timing=on
+        set -- "$@" shared_preload_libraries=pg_stat_statements track_io_timing=on
     fi
     for kv in "$@"; do
         psql -qX "$BENCH_URL" -c "ALTER SYSTEM SET ${kv%%=*} = '${kv#*=}'" >/dev/null
