@@ -300,6 +300,7 @@ static void evict(struct trib_outbox *ob)
 }
 
 static void on_retry(uv_timer_t *t);
+static void drop_released(struct trib_outbox *ob);
 
 /* Writes every unwritten chunk, in order, until one fails. */
 static int write_pending(struct trib_outbox *ob)
@@ -322,7 +323,11 @@ static int write_pending(struct trib_outbox *ob)
         if (!ob->closing && !uv_is_active((uv_handle_t *)&ob->retry_timer)) {
             uv_timer_start(&ob->retry_timer, on_retry, RETRY_MS, 0);
         }
-    } else if (ob->write_failed) {
+    }
+    if (rv == 0 && ob->open.size == 0) {
+        drop_released(ob); /* what followed their unpin is written */
+    }
+    if (rv == 0 && ob->write_failed) {
         ob->write_failed = 0;
         trib_complain_release(&ob->write_complain, "AGT-OUTBOX",
                               "outbox writes work again");
@@ -647,11 +652,29 @@ static uint64_t min_pin(const struct trib_outbox *ob)
     size_t i;
 
     for (i = 0; i < ob->npins; i++) {
-        if (ob->pins[i] < m) {
-            m = ob->pins[i];
+        if (ob->pins[i].seq < m) {
+            m = ob->pins[i].seq;
         }
     }
     return m;
+}
+
+/* Forgets the released pins: called when what was appended after their
+ * unpin (the confirm) is written, or when every event appended is durable
+ * at the coordinator (the write-back's events included: the intent has
+ * nothing left to recover; on a full disk this is what lets the file that
+ * holds it go, so that the confirm can be written). */
+static void drop_released(struct trib_outbox *ob)
+{
+    size_t i = 0;
+
+    while (i < ob->npins) {
+        if (ob->pins[i].released) {
+            ob->pins[i] = ob->pins[--ob->npins];
+        } else {
+            i++;
+        }
+    }
 }
 
 /* Deletes the boot's segments whose events are all durable. */
@@ -662,6 +685,11 @@ static void collect(struct trib_outbox *ob, struct ob_boot *b)
 
     if (b->held) {
         return;
+    }
+    if (b == ob->cur && ob->open.size == 0 &&
+        b->pub.durable + 1 >= ob->next_seq) {
+        drop_released(ob);
+        pin = min_pin(ob);
     }
     while ((s = b->segs) != NULL && s->last_seq <= b->pub.durable) {
         /* Records appended when the next event was 'pin' follow event
@@ -754,7 +782,8 @@ uint64_t trib_outbox_pin(struct trib_outbox *ob)
         ob->pins_cap = ob->pins_cap ? ob->pins_cap * 2 : 8;
         ob->pins = trib_realloc(ob->pins, ob->pins_cap * sizeof(*ob->pins));
     }
-    ob->pins[ob->npins++] = ob->next_seq;
+    ob->pins[ob->npins].seq = ob->next_seq;
+    ob->pins[ob->npins++].released = 0;
     return ob->next_seq;
 }
 
@@ -763,13 +792,14 @@ void trib_outbox_unpin(struct trib_outbox *ob, uint64_t pin)
     size_t i;
 
     for (i = 0; i < ob->npins; i++) {
-        if (ob->pins[i] == pin) {
-            ob->pins[i] = ob->pins[--ob->npins];
+        if (ob->pins[i].seq == pin && !ob->pins[i].released) {
+            ob->pins[i].released = 1;
             break;
         }
     }
-    /* No deletion now: what the caller appends next (the confirm) must
-     * be written first. The next acknowledgement deletes. */
+    /* Still kept: what the caller appends next (the confirm) must be
+     * written first -- on a failing disk that may take a while, and an
+     * acknowledgement meanwhile must not delete the intent. */
 }
 
 int trib_outbox_hold(struct trib_outbox *ob, uint64_t boot_id, int hold)

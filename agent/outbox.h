@@ -180,9 +180,11 @@ int trib_outbox_append_meta(struct trib_outbox *ob, uint64_t boot_id,
  * trib_outbox_unpin() releases it no file of the current boot that may
  * hold records appended from then on is deleted, even when its events are
  * all durable (or the outbox is full, or closing). Pins are few (one per
- * write-back in flight). After an unpin, the next acknowledgement deletes
- * what became deletable (not the unpin itself: records appended right
- * after it, e.g. the confirm, are written first).
+ * write-back in flight). An unpin takes effect once the records appended
+ * after it (the confirm) are written -- or, on a failing disk, once every
+ * event appended is durable at the coordinator (the intent then has
+ * nothing left to recover); the next acknowledgement after that deletes
+ * what became deletable.
  */
 uint64_t trib_outbox_pin(struct trib_outbox *ob);
 void trib_outbox_unpin(struct trib_outbox *ob, uint64_t pin);

@@ -96,8 +96,13 @@ struct trib_outbox {
     size_t rd_cap;
 
     /* trib_outbox_pin(): sequences from which the current boot's files
-     * are kept (small: one per write-back in flight) */
-    uint64_t *pins;
+     * are kept (small: one per write-back in flight). An unpinned one
+     * stays, 'released', until what was appended after it is written or
+     * every event is durable (drop_released()). */
+    struct ob_pin {
+        uint64_t seq;
+        int released;
+    } * pins;
     size_t npins, pins_cap;
 
     int closing, open_handles;

@@ -716,6 +716,107 @@ static void test_write_failure_active_durable(void **state)
     close_ob(f, ob);
 }
 
+/* An intent (pinned), then writes fail: the unpin comes with a confirm
+ * and events that stay in memory. Returns the pin's file limit in *old. */
+static struct trib_outbox *pin_then_fail(struct fx *f, struct rlimit *old)
+{
+    struct trib_outbox *ob = open_ob(f, 1, 1 << 20, 1 << 20, 1 << 20);
+    struct rlimit lim;
+    char path[512];
+    uint64_t s, pin;
+
+    for (s = 1; s <= 10; s++) {
+        put_event(ob, s);
+    }
+    assert_int_equal(trib_outbox_flush(ob), 0);
+    pin = trib_outbox_pin(ob);
+    put_meta(ob, "intent");
+    assert_int_equal(trib_outbox_flush(ob), 0);
+    for (s = 11; s <= 20; s++) { /* other clients' events */
+        put_event(ob, s);
+    }
+    assert_int_equal(trib_outbox_flush(ob), 0);
+    nth_segment(f->dir, 0, path, sizeof(path));
+    signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, old), 0);
+    lim = *old;
+    lim.rlim_cur = (rlim_t)file_size(path) + 50;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    /* the write-back committed: unpin, confirm, its events -- unwritten */
+    trib_outbox_unpin(ob, pin);
+    put_meta(ob, "confirm");
+    for (s = 21; s <= 25; s++) {
+        put_event(ob, s);
+    }
+    assert_int_equal(trib_outbox_flush(ob), TRIB_EIO);
+    assert_true(trib_outbox_full(ob));
+    return ob;
+}
+
+/* While the confirm is not written, an acknowledgement of the events
+ * before it must not delete the intent: a kill -9 (here: a close that
+ * cannot write) would lose the write-back's events, which are neither on
+ * disk nor at the coordinator. */
+static void test_pin_confirm_unwritten(void **state)
+{
+    struct fx *f = *state;
+    struct rlimit old;
+    struct trib_outbox *ob = pin_then_fail(f, &old);
+
+    assert_int_equal(trib_outbox_ack(ob, 1, 20, 20), 0);
+    assert_int_equal(count_files(f->dir, ".seg"), 1);
+    close_ob(f, ob); /* the confirm and events 21-25 are lost */
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    f->nmeta = 0;
+    ob = open_ob(f, 2, 1 << 20, 1 << 20, 1 << 20);
+    assert_int_equal(f->nmeta, 1);
+    assert_string_equal(f->meta[0], "intent");
+    close_ob(f, ob);
+}
+
+/* ... but once every event is durable at the coordinator (the
+ * write-back's too) the intent has nothing to recover: its file goes, so
+ * that on a full disk the confirm finds room. When the confirm is
+ * written, the next acknowledgement deletes as usual. */
+static void test_pin_released(void **state)
+{
+    struct fx *f = *state;
+    struct rlimit old;
+    struct trib_outbox *ob = pin_then_fail(f, &old);
+    struct trib_outbox_stats st;
+    uint64_t s;
+
+    assert_int_equal(trib_outbox_ack(ob, 1, 25, 25), 0);
+    assert_int_equal(count_files(f->dir, ".seg"), 0);
+    run_for(f, 1100); /* the retry writes to a new segment */
+    trib_outbox_stats(ob, &st);
+    assert_int_equal(st.unwritten, 0);
+    assert_false(trib_outbox_full(ob));
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    /* a pin released by a written confirm: gone at the next ack */
+    assert_int_equal(trib_outbox_pin(ob), 26);
+    put_meta(ob, "intent2");
+    assert_int_equal(trib_outbox_flush(ob), 0);
+    for (s = 26; s <= 30; s++) {
+        put_event(ob, s);
+    }
+    assert_int_equal(trib_outbox_flush(ob), 0);
+    trib_outbox_unpin(ob, 26);
+    put_meta(ob, "confirm2");
+    assert_int_equal(trib_outbox_flush(ob), 0);
+    put_event(ob, 31);
+    assert_int_equal(trib_outbox_flush(ob), 0);
+    assert_int_equal(trib_outbox_ack(ob, 1, 31, 31), 0);
+    close_ob(f, ob); /* closing: the acknowledged active segment goes */
+    assert_int_equal(count_files(f->dir, ".seg"), 0);
+    f->nmeta = 0;
+    ob = open_ob(f, 2, 1 << 20, 1 << 20, 1 << 20);
+    assert_int_equal(f->nmeta, 0);
+    close_ob(f, ob);
+}
+
 static void test_lock(void **state)
 {
     struct fx *f = *state;
@@ -1010,6 +1111,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delete_after_durable, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pin_confirm_unwritten, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_pin_released, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_when_all_durable, setup,
                                         teardown),
