@@ -17,6 +17,18 @@
  * A tick that finds the previous poll unanswered is skipped and counted:
  * polls never pile up behind a slow database or an outage (trib_pg keeps
  * the queued statement and runs it after reconnecting).
+ *
+ * Outages: a failed statement or a lost connection is told to the tally
+ * (trib__tally_outage()), which then holds the finalized_at bound for
+ * outage_hold_ms plus the margin after the first poll that succeeds
+ * again: the agents reconnect after the poller (their backoff reaches
+ * 5 s plus jitter) and only then commit the write-backs of jobs finished
+ * before or during the outage. The first poll holds too: the coordinator
+ * may start during an outage it cannot see (trib_pg reports the loss of a
+ * session that was up, not a database that is not up yet). Durations
+ * (polls.last_duration_ms, and the non-final statement's cost that sets
+ * its period) are measured from the session's start at the earliest,
+ * never across a reconnect.
  */
 #include "poller.h"
 #include "poller_int.h"
@@ -62,6 +74,7 @@ struct trib_poller {
     int64_t sent_us;           /* current poll's final statement sent   */
     int64_t states_sent_us;    /* current poll's non-final statement    */
     int64_t final_answered_us; /* when the final statement answered     */
+    int64_t connected_us;      /* when the current session came up      */
     int64_t polled_at_us;      /* sent_us of the poll behind the counts */
     int64_t states_polled_at_us;
     int64_t last_duration_us, states_duration_us;
@@ -121,7 +134,15 @@ static void poll_failed(struct trib_poller *p, const char *what, int status,
     }
     set_error(p, msg);
     p->failed++;
+    trib__tally_outage(p->tally);
     trib_complain(&p->complain, TRIB_LOG_WARN, "CRD-POLL", "%s", msg);
+}
+
+/* When a statement answered now started to run, at the earliest: it may
+ * have waited in trib_pg's queue through a reconnect. */
+static int64_t run_start(const struct trib_poller *p, int64_t sent_us)
+{
+    return p->connected_us > sent_us ? p->connected_us : sent_us;
 }
 
 static void read_failed(struct trib_poller *p, const char *what,
@@ -185,7 +206,7 @@ static void on_final(void *arg, int status, PGresult *res)
     }
     p->polls++;
     p->polled_at_us = p->sent_us;
-    p->last_duration_us = now - p->sent_us;
+    p->last_duration_us = now - run_start(p, p->sent_us);
     set_error(p, NULL);
     trib_complain_release(&p->complain, "CRD-POLL", "polling river_job again");
     trib__tally_stats(p->tally, &s);
@@ -229,9 +250,14 @@ static void on_states(void *arg, int status, PGresult *res)
         read_failed(p, "polling river_job (non-final states)", err);
         return;
     }
-    /* Its own duration: from when the statement ahead of it answered. */
-    start = p->final_answered_us > p->states_sent_us ? p->final_answered_us
-                                                     : p->states_sent_us;
+    /* Its own duration: from when the statement ahead of it answered, or
+     * the session came up (never across a reconnect: a statement queued
+     * through an outage would otherwise count the outage as its cost and
+     * space the non-final counts ten times the outage apart). */
+    start = run_start(p, p->states_sent_us);
+    if (p->final_answered_us > start) {
+        start = p->final_answered_us;
+    }
     p->states_duration_us = now - start;
     p->states_polled_at_us = p->states_sent_us;
     p->states_every_us = p->conf.interval_ms * 1000;
@@ -269,7 +295,10 @@ static void poll_now(struct trib_poller *p)
         }
     }
     p->busy++;
-    if (now >= p->states_next_us &&
+    /* Due within half an interval: ticks come every interval give or take
+     * the timer's rounding to milliseconds, and a period of one interval
+     * must not skip every other tick. */
+    if (now + p->conf.interval_ms * 500 >= p->states_next_us &&
         trib_pg_query(p->pg, &p->st_states, 0, NULL, on_states, p) == 0) {
         p->states_sent_us = now;
         p->busy++;
@@ -295,8 +324,11 @@ static void on_pg_state(void *arg, int connected)
     struct trib_poller *p = arg;
 
     p->connected = connected;
-    if (!connected) {
+    if (connected) {
+        p->connected_us = trib_now_us();
+    } else {
         set_error(p, "database connection lost (reconnecting)");
+        trib__tally_outage(p->tally);
     }
 }
 
@@ -310,6 +342,7 @@ void trib_poller_conf_defaults(struct trib_poller_conf *c)
     c->margin_max_ms = 30000;
     c->transit_ms = 60000;
     c->max_groups = 10000;
+    c->outage_hold_ms = 10000;
 }
 
 int trib_poller_create(uv_loop_t *loop, const struct trib_poller_conf *conf,
@@ -322,7 +355,7 @@ int trib_poller_create(uv_loop_t *loop, const struct trib_poller_conf *conf,
 
     if (conf->conninfo == NULL || conf->interval_ms < 0 ||
         conf->margin_ms < 0 || conf->margin_max_ms < conf->margin_ms ||
-        conf->transit_ms < 0) {
+        conf->transit_ms < 0 || conf->outage_hold_ms < 0) {
         return TRIB_EINVAL;
     }
     p = TRIB_NEW(struct trib_poller);
@@ -351,7 +384,9 @@ int trib_poller_create(uv_loop_t *loop, const struct trib_poller_conf *conf,
     tc.margin_max_us = conf->margin_max_ms * 1000;
     tc.transit_us = conf->transit_ms * 1000;
     tc.max_groups = p->conf.max_groups;
+    tc.hold_us = conf->outage_hold_ms * 1000;
     p->tally = trib__tally_create(&tc);
+    trib__tally_outage(p->tally); /* the first poll holds (above) */
     trib__poll_sql_init(&p->sql, p->schema);
     p->st_baseline.name = "trib_poll_baseline";
     p->st_baseline.sql = p->sql.baseline;
@@ -498,6 +533,10 @@ static void render_health(const struct trib_poller *p, int64_t now_us,
                         json_integer((json_int_t)s.late_rows));
     json_object_set_new(cur, "max_lateness_ms",
                         trib__json_ms(s.max_lateness_us));
+    json_object_set_new(cur, "hold_until",
+                        time_or_null(s.hold_until_us, s.hold_until_us != 0));
+    json_object_set_new(cur, "outage_rows",
+                        json_integer((json_int_t)s.outage_rows));
     json_object_set_new(db, "cursor", cur);
 
     json_object_set_new(polls, "ok", json_integer((json_int_t)p->polls));
@@ -677,4 +716,6 @@ void trib_poller_stats(const struct trib_poller *p, struct trib_poller_stats *s)
     s->groups = ts.groups;
     s->last_duration_us = p->last_duration_us;
     s->states_every_us = p->states_every_us;
+    s->hold_until_us = ts.hold_until_us;
+    s->outage_rows = ts.outage_rows;
 }

@@ -35,15 +35,21 @@ struct trib_poller; /* opaque */
 struct trib_view;
 
 struct trib_poller_conf {
-    const char *conninfo;  /* URL or "key=value ..." (required)            */
-    const char *schema;    /* River's schema; NULL or "" = search_path     */
-    int64_t interval_ms;   /* 1000; 0 = off (never connects nor polls)      */
-    int64_t margin_ms;     /* 2000: finalized_at window re-read each poll   */
-    int64_t margin_max_ms; /* 30000: the window widens up to this when
-                              rows commit late (see docs/POLLING.md)     */
-    int64_t transit_ms;    /* 60000: rows finalized by Tributary clients
-                              this recently may have events in transit  */
-    uint32_t max_groups;   /* 10000 (queue, kind, state, client) groups  */
+    const char *conninfo;   /* URL or "key=value ..." (required)            */
+    const char *schema;     /* River's schema; NULL or "" = search_path     */
+    int64_t interval_ms;    /* 1000; 0 = off (never connects nor polls)      */
+    int64_t margin_ms;      /* 2000: finalized_at window re-read each poll   */
+    int64_t margin_max_ms;  /* 30000: the window widens up to this when
+                               rows commit late (see docs/POLLING.md)     */
+    int64_t transit_ms;     /* 60000: rows finalized by Tributary clients
+                               this recently may have events in transit  */
+    uint32_t max_groups;    /* 10000 (queue, kind, state, client) groups  */
+    int64_t outage_hold_ms; /* 10000: after a failed poll or a lost
+                               connection, the finalized_at bound is held
+                               for this (plus the margin) from the first
+                               poll that succeeds again, so that rows the
+                               writers commit after their own reconnect
+                               are still read (docs/POLLING.md)        */
     /* Optional: the event view whose counts are noted as each poll starts,
      * so that events newer than the poll are told apart from events whose
      * rows the database view lacks. When NULL, the view of the first
@@ -141,6 +147,10 @@ struct trib_poller_stats {
     uint64_t groups;          /* final-state groups                      */
     int64_t last_duration_us; /* last final-state poll, send to result  */
     int64_t states_every_us;  /* current non-final counting period     */
+    int64_t hold_until_us;    /* db time the bound is held until after an
+                                 outage; 0: not holding                  */
+    uint64_t outage_rows;     /* rows first read during such a hold,
+                                 finalized before it began               */
 };
 void trib_poller_stats(const struct trib_poller *p,
                        struct trib_poller_stats *s);

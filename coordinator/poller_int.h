@@ -82,6 +82,9 @@ struct trib__tally_conf {
     int64_t margin_max_us; /* adaptive widening cap                 */
     int64_t transit_us;    /* "recent" for events in transit        */
     uint32_t max_groups;   /* final groups before the overflow group */
+    int64_t hold_us;       /* after an outage: how long (plus the margin)
+                              the lower bound is held, for writers that
+                              reconnect later than the poller          */
 };
 
 struct trib__tally;
@@ -120,6 +123,17 @@ void trib__tally_row(struct trib__tally *t, struct trib__group *g, int64_t id,
 void trib__tally_unfinalized(struct trib__tally *t, int64_t n);
 int trib__tally_final_end(struct trib__tally *t);
 
+/* The poller could not read (a statement failed, the connection was
+ * lost): writers may commit rows finalized before or during the outage
+ * only after they reconnect, later than the poller. The next applied poll
+ * (db time R) starts a hold: the lower bound does not advance until a poll
+ * at db time >= R + hold + margin (that poll still reads from it), so
+ * rows committed before then are counted whatever their finalized_at
+ * (>= the bound). Rows first read during the hold with finalized_at < R
+ * are counted as outage rows, not as late ones. Another outage during the
+ * hold restarts it. */
+void trib__tally_outage(struct trib__tally *t);
+
 /* Event counts noted when a poll is sent (see trib_poller_conf.view):
  * snap_begin() clears the pending note, snap_add() fills it; the next
  * final_end() makes it the note that goes with the counts. */
@@ -144,6 +158,8 @@ struct trib__tally_stats {
     uint64_t overflowed; /* rows counted in the overflow group      */
     int64_t unfinalized; /* see trib__tally_unfinalized()           */
     int64_t max_lateness_us;
+    int64_t hold_until_us; /* db time the bound is held until; 0: none */
+    uint64_t outage_rows;  /* see trib__tally_outage()                 */
 };
 void trib__tally_stats(const struct trib__tally *t,
                        struct trib__tally_stats *s);

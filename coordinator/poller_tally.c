@@ -14,6 +14,15 @@
  * no row is ever counted twice for the same finalization: the bound never
  * goes back, and every id that a later window can return is remembered.
  *
+ * After an outage (trib__tally_outage(): a failed statement, a lost
+ * connection) the writers reconnect after the poller, at their own pace,
+ * and commit rows finalized before or during the outage: the next applied
+ * poll starts a hold, and the lower bound stays where it was until the
+ * database time passes that poll's now() + hold + margin. Rows first read
+ * during a hold and finalized before it began are counted as outage rows,
+ * not as late ones (the outage explains them; they do not widen the
+ * margin).
+ *
  * Lateness (a new row whose finalized_at is older than the previous poll's
  * now()) is measured; when it reaches half the margin, the margin doubles
  * past it (up to margin_max) and stays there for PEAK_HOLD of database time.
@@ -419,6 +428,10 @@ struct trib__tally {
     int has_states, has_snap, has_snap_next;
 
     int counting;        /* baseline applied                        */
+    int outage;          /* an outage since the last applied poll   */
+    int64_t hold_from;   /* now() of the first poll after it        */
+    int64_t hold_until;  /* the bound is held until this db time; 0:
+                            no hold                                 */
     int64_t poll_now;    /* now() of the poll being applied         */
     int64_t db_now;      /* now() of the last applied poll          */
     int64_t since;       /* now() of the baseline                   */
@@ -429,7 +442,7 @@ struct trib__tally {
     int64_t peak_late;   /* held lateness peak                      */
     int64_t peak_at;     /* db time of that peak                    */
     int64_t unfinalized; /* final rows with NULL finalized_at       */
-    uint64_t rows_read, rows_counted, late_rows, overflowed;
+    uint64_t rows_read, rows_counted, late_rows, overflowed, outage_rows;
     int64_t max_late;
 };
 
@@ -587,7 +600,9 @@ void trib__tally_row(struct trib__tally *t, struct trib__group *g, int64_t id,
         t->overflowed++;
     }
     count_recent(t, g, fin_us);
-    if (t->counting && fin_us < t->db_now) {
+    if (t->hold_until != 0 && fin_us < t->hold_from) {
+        t->outage_rows++; /* committed late because of the outage */
+    } else if (t->counting && fin_us < t->db_now) {
         int64_t late = t->db_now - fin_us;
 
         t->late_rows++;
@@ -603,6 +618,11 @@ void trib__tally_row(struct trib__tally *t, struct trib__group *g, int64_t id,
 void trib__tally_unfinalized(struct trib__tally *t, int64_t n)
 {
     t->unfinalized += n;
+}
+
+void trib__tally_outage(struct trib__tally *t)
+{
+    t->outage = 1;
 }
 
 int trib__tally_final_end(struct trib__tally *t)
@@ -633,8 +653,20 @@ int trib__tally_final_end(struct trib__tally *t)
                                                 : t->conf.margin_us;
     t->margin = want < t->conf.margin_max_us ? want : t->conf.margin_max_us;
 
-    /* Advance the cursor (never backwards), forget ids it passed. */
-    if (t->db_now - t->margin > t->lower) {
+    /* The first poll after an outage starts (or restarts) a hold. */
+    if (t->outage) {
+        t->outage = 0;
+        t->hold_from = t->db_now;
+        t->hold_until = t->db_now + t->conf.hold_us + t->margin;
+    }
+    if (t->hold_until != 0 && t->db_now >= t->hold_until) {
+        t->hold_until = 0;
+        t->hold_from = 0;
+    }
+
+    /* Advance the cursor (never backwards, not during a hold), forget ids
+     * it passed. */
+    if (t->hold_until == 0 && t->db_now - t->margin > t->lower) {
         t->lower = t->db_now - t->margin;
     }
     idset_rebuild(&t->ids, t->lower, 0);
@@ -714,6 +746,8 @@ void trib__tally_stats(const struct trib__tally *t, struct trib__tally_stats *s)
     s->overflowed = t->overflowed;
     s->unfinalized = t->unfinalized;
     s->max_lateness_us = t->max_late;
+    s->hold_until_us = t->hold_until;
+    s->outage_rows = t->outage_rows;
 }
 
 void trib__tally_each_final(const struct trib__tally *t,
