@@ -662,7 +662,7 @@ static void no_answer(struct trib_forwarder *fw, enum fw_req req, int rv)
         trib_tls_dial_stats(fw->dialer, &now);
         if (trib_tls_dial_explain(&fw->dial_seen, &now, fw->o.url,
                                   fw->tls_name[0] ? fw->tls_name : NULL,
-                                  fw->tls_cert, why, sizeof(why))) {
+                                  fw->tls_cert, 0, why, sizeof(why))) {
             fw->dial_seen = now;
             trib_complain(&fw->conn_complain, TRIB_LOG_WARN, "AGT-FORWARD",
                           "cannot connect to the coordinator: %s; retrying "
@@ -1029,7 +1029,9 @@ int trib_forwarder_start(const struct trib_forwarder_opts *opts,
     fw->backoff_timer.data = fw->hb_timer.data = fw;
     fw->drain_timer.data = fw->probe_timer.data = fw;
     fw->open_handles = 5;
-    if ((rv = dial(fw)) != 0) {
+    rv = dial(fw);
+    fw->o.tls = NULL; /* borrowed for the dial only (forwarder.h) */
+    if (rv != 0) {
         trib_forwarder_close(fw);
         return rv;
     }

@@ -4,25 +4,20 @@
  *
  * nng's req socket dials in the background, so a request to an address
  * nobody listens on simply waits for its send timeout. When that happens
- * we probe the address ourselves (a plain TCP connect or a look at the
- * socket file) to tell the user why: refused, unknown host, no answer.
+ * nng's dialer counters explain a failed handshake (trib_tls), else
+ * control_probe.c probes the address to tell the user why: refused,
+ * unknown host, no answer.
  */
 #include "control_client.h"
+#include "control_probe.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -32,8 +27,6 @@
 #include "trib_err.h"
 #include "trib_mem.h"
 #include "trib_tls.h"
-
-#define PROBE_MS 1000
 
 const char trib_ctl_address_help[] =
     "Control address: --control URL, else $TRIBUTARY_CONTROL, else\n"
@@ -305,177 +298,32 @@ const char *trib_ctl_url(const struct trib_ctl *c)
     return c->url;
 }
 
-/* ---- why is the address unreachable? ------------------------------------ */
-
-/* Nonblocking connect to one address: 0 connected, else a positive errno
- * (ETIMEDOUT when nothing answered within PROBE_MS). */
-static int probe_connect(int family, const struct sockaddr *sa, socklen_t len)
-{
-    struct pollfd pfd;
-    socklen_t elen = sizeof(int);
-    int fd, err = 0;
-
-    fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        return errno;
-    }
-    if (connect(fd, sa, len) != 0) {
-        err = errno;
-        if (err == EINPROGRESS) {
-            pfd.fd = fd;
-            pfd.events = POLLOUT;
-            if (poll(&pfd, 1, PROBE_MS) <= 0) {
-                err = ETIMEDOUT;
-            } else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) {
-                err = errno;
-            }
-        }
-    }
-    close(fd);
-    return err;
-}
-
-/* Writes the reason for a tcp:// address into why; returns the code. */
-static int probe_tcp(const char *hostport, char *why, size_t n)
-{
-    char host[256], *port;
-    struct addrinfo hints, *res = NULL, *ai;
-    const char *h = hostport;
-    size_t hl;
-    int rv, err = ETIMEDOUT;
-
-    if (h[0] == '[') { /* [::1]:7101 */
-        const char *close_br = strchr(h, ']');
-        if (close_br == NULL || close_br[1] != ':') {
-            snprintf(why, n, "malformed address");
-            return TRIB_EINVAL;
-        }
-        hl = (size_t)(close_br - h - 1);
-        if (hl >= sizeof(host)) {
-            hl = sizeof(host) - 1;
-        }
-        memcpy(host, h + 1, hl);
-        host[hl] = '\0';
-        port = (char *)close_br + 2;
-    } else {
-        snprintf(host, sizeof(host), "%s", h);
-        port = strrchr(host, ':');
-        if (port == NULL) {
-            snprintf(why, n, "no port in the address");
-            return TRIB_EINVAL;
-        }
-        *port++ = '\0';
-    }
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_family = AF_UNSPEC;
-    rv = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
-    if (rv != 0) {
-        snprintf(why, n, "cannot resolve '%s': %s", host, gai_strerror(rv));
-        return TRIB_EINVAL;
-    }
-    for (ai = res; ai != NULL; ai = ai->ai_next) {
-        err = probe_connect(ai->ai_family, ai->ai_addr, ai->ai_addrlen);
-        if (err == 0 || err == ECONNREFUSED) {
-            break;
-        }
-    }
-    freeaddrinfo(res);
-    if (err == 0) {
-        snprintf(why, n,
-                 "a TCP connection opens, but no coordinator answered "
-                 "within %d s (is this the coordinator's --control "
-                 "address?)",
-                 TRIB_CTL_CONNECT_MS / 1000);
-        return TRIB_ETIMEDOUT;
-    }
-    if (err == ECONNREFUSED) {
-        snprintf(why, n, "connection refused");
-        return TRIB_ECONNREFUSED;
-    }
-    if (err == ETIMEDOUT) {
-        snprintf(why, n,
-                 "no answer within %d s (host down, wrong address, or "
-                 "packets dropped by a firewall)",
-                 TRIB_CTL_CONNECT_MS / 1000);
-        return TRIB_ETIMEDOUT;
-    }
-    snprintf(why, n, "%s", strerror(err));
-    return TRIB_EIO;
-}
-
-static int probe_ipc(const char *path, char *why, size_t n)
-{
-    struct sockaddr_un sun;
-    struct stat st;
-    int err;
-
-    if (stat(path, &st) != 0) {
-        snprintf(why, n, "no socket at %s (%s)", path, strerror(errno));
-        return TRIB_ECONNREFUSED;
-    }
-    if (strlen(path) >= sizeof(sun.sun_path)) {
-        snprintf(why, n, "socket path too long");
-        return TRIB_EINVAL;
-    }
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-    memcpy(sun.sun_path, path, strlen(path));
-    err = probe_connect(AF_UNIX, (struct sockaddr *)&sun, sizeof(sun));
-    if (err == ECONNREFUSED) {
-        snprintf(why, n, "connection refused (a stale socket file?)");
-        return TRIB_ECONNREFUSED;
-    }
-    if (err != 0) {
-        snprintf(why, n, "%s", strerror(err));
-        return TRIB_EIO;
-    }
-    snprintf(why, n,
-             "the socket accepts connections, but no coordinator answered "
-             "within %d s",
-             TRIB_CTL_CONNECT_MS / 1000);
-    return TRIB_ETIMEDOUT;
-}
-
 static int unreachable(const struct trib_ctl *c, struct trib_ctl_err *e)
 {
     struct trib_tls_dial_stats now;
-    char why[600];
-    int code;
+    char why[600], probe[400];
+    int code, opened;
 
-    /* nng's counters know when the connection opened but the handshake
-     * failed (TLS, or a plain client at a TLS address). */
+    /* Our own probe first: nng counts a host name that does not resolve
+     * like a connection closed during the handshake. */
+    code = trib_ctl_probe(c->url, &opened, probe, sizeof(probe));
+    /* A connection opens: nng's counters know when the handshake failed
+     * (TLS, or a plain client at a TLS address). */
     trib_tls_dial_stats(c->dialer, &now);
-    if ((now.auth > c->dial_seen.auth || now.closed > c->dial_seen.closed) &&
+    if (opened &&
+        (now.auth > c->dial_seen.auth || now.closed > c->dial_seen.closed) &&
         trib_tls_dial_explain(&c->dial_seen, &now, c->url, c->tls_name,
-                              c->tls_cert, why, sizeof(why))) {
+                              c->tls_cert, 1, why, sizeof(why))) {
         return fail(e, trib_tls_url(c->url) ? TRIB_EAUTH : TRIB_EPROTO,
                     "%s (control address from %s)", why,
                     c->source ? c->source : "the caller");
-    }
-    if (strncmp(c->url, "tls+tcp://", 10) == 0) {
-        code = probe_tcp(c->url + 10, why, sizeof(why));
-    } else if (strncmp(c->url, "tls+tcp4://", 11) == 0 ||
-               strncmp(c->url, "tls+tcp6://", 11) == 0) {
-        code = probe_tcp(c->url + 11, why, sizeof(why));
-    } else if (strncmp(c->url, "tcp://", 6) == 0) {
-        code = probe_tcp(c->url + 6, why, sizeof(why));
-    } else if (strncmp(c->url, "tcp4://", 7) == 0 ||
-               strncmp(c->url, "tcp6://", 7) == 0) {
-        code = probe_tcp(c->url + 7, why, sizeof(why));
-    } else if (strncmp(c->url, "ipc://", 6) == 0) {
-        code = probe_ipc(c->url + 6, why, sizeof(why));
-    } else {
-        snprintf(why, sizeof(why), "no connection within %d s",
-                 TRIB_CTL_CONNECT_MS / 1000);
-        code = TRIB_ETIMEDOUT;
     }
     return fail(e, code,
                 "cannot reach the coordinator at %s%s%s%s: %s — is "
                 "tributary-coordinator running? set --control or "
                 "TRIBUTARY_CONTROL",
                 c->url, c->source ? " (from " : "", c->source ? c->source : "",
-                c->source ? ")" : "", why);
+                c->source ? ")" : "", probe);
 }
 
 /* ---- requests ----------------------------------------------------------- */

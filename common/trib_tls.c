@@ -616,12 +616,16 @@ void trib_tls_dial_stats(nng_dialer d, struct trib_tls_dial_stats *st)
 
 int trib_tls_dial_explain(const struct trib_tls_dial_stats *b,
                           const struct trib_tls_dial_stats *a, const char *url,
-                          const char *server_name, int have_cert, char *why,
-                          size_t n)
+                          const char *server_name, int have_cert, int opened,
+                          char *why, size_t n)
 {
     char host[256] = "";
     const char *name = server_name;
     int tls = trib_tls_url(url);
+    /* nng's "other" errors include a name that does not resolve */
+    const char *or_dns = opened ? ""
+                                : " (or its host name does not resolve: "
+                                  "check the address)";
 
     if (!a->known || !b->known || a->connect > b->connect) {
         return 0;
@@ -664,21 +668,21 @@ int trib_tls_dial_explain(const struct trib_tls_dial_stats *b,
                      "the connection; it probably requires a client "
                      "certificate (--tls-cert and --tls-key, signed by a CA "
                      "its --tls-client-ca trusts), or it is not a TLS "
-                     "address",
-                     url);
+                     "address%s",
+                     url, or_dns);
         } else if (tls) {
             snprintf(why, n,
                      "TLS handshake with %s failed: the coordinator closed "
                      "the connection; it did not accept this client's "
                      "certificate (not signed by a CA its --tls-client-ca "
-                     "trusts?), or it is not a TLS address",
-                     url);
+                     "trusts?), or it is not a TLS address%s",
+                     url, or_dns);
         } else {
             snprintf(why, n,
                      "%s accepted the connection but closed it during the "
                      "handshake: is it a TLS address (then use tls+tcp:// "
-                     "and --tls-ca)?",
-                     url);
+                     "and --tls-ca)?%s",
+                     url, or_dns);
         }
         return 1;
     }

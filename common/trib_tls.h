@@ -83,7 +83,8 @@ struct trib_tls_dial_stats {
     uint64_t refused; /* connection refused             */
     uint64_t auth;    /* TLS: certificate not accepted  */
     uint64_t closed;  /* peer closed during the handshake, protocol
-                         errors, other errors            */
+                         errors, other errors (nng counts an
+                         unresolvable host name here too)  */
     uint64_t timeout; /* no answer                      */
 };
 void trib_tls_dial_stats(nng_dialer d, struct trib_tls_dial_stats *st);
@@ -94,11 +95,14 @@ void trib_tls_dial_stats(nng_dialer d, struct trib_tls_dial_stats *st);
  * period) and returns 1, or returns 0 when the counters say nothing (no
  * attempt failed in a way they record). 'server_name' is the name the
  * client verifies (NULL: the URL's host); 'have_cert' whether it
- * presents a client certificate.
+ * presents a client certificate; 'opened' whether a TCP connection to
+ * the address is known to open (a probe of the caller's): nng counts a
+ * host name that does not resolve like a connection closed during the
+ * handshake, so without that knowledge the sentence names both.
  */
 int trib_tls_dial_explain(const struct trib_tls_dial_stats *before,
                           const struct trib_tls_dial_stats *now,
                           const char *url, const char *server_name,
-                          int have_cert, char *why, size_t n);
+                          int have_cert, int opened, char *why, size_t n);
 
 #endif /* TRIB_TLS_H */

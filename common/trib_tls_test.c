@@ -376,20 +376,35 @@ static void test_handshake(void **state)
     assert_int_not_equal(dial("ca2.pem", "cli.pem", "cli.key", url, &b, &a), 0);
     if (a.known) {
         assert_int_equal(
-            trib_tls_dial_explain(&b, &a, url, NULL, 1, why, sizeof(why)), 1);
+            trib_tls_dial_explain(&b, &a, url, NULL, 1, 1, why, sizeof(why)),
+            1);
         assert_non_null(strstr(why, "certificate not trusted"));
     }
     assert_int_not_equal(dial("ca.pem", NULL, NULL, url, &b, &a), 0);
     if (a.known) {
         assert_int_equal(
-            trib_tls_dial_explain(&b, &a, url, NULL, 0, why, sizeof(why)), 1);
+            trib_tls_dial_explain(&b, &a, url, NULL, 0, 1, why, sizeof(why)),
+            1);
         assert_non_null(strstr(why, "client certificate"));
+        assert_null(strstr(why, "resolve"));
     }
     assert_int_not_equal(dial(NULL, NULL, NULL, plain, &b, &a), 0);
     if (a.known) {
         assert_int_equal(
-            trib_tls_dial_explain(&b, &a, plain, NULL, 0, why, sizeof(why)), 1);
+            trib_tls_dial_explain(&b, &a, plain, NULL, 0, 1, why, sizeof(why)),
+            1);
         assert_non_null(strstr(why, "tls+tcp://"));
+    }
+    /* a host name that does not resolve: nng counts it like a closed
+     * connection; without a probe the sentence names both */
+    assert_int_not_equal(
+        dial(NULL, NULL, NULL, "tcp://no-such-host.invalid:7", &b, &a), 0);
+    if (a.known) {
+        assert_int_equal(trib_tls_dial_explain(&b, &a,
+                                               "tcp://no-such-host.invalid:7",
+                                               NULL, 0, 0, why, sizeof(why)),
+                         1);
+        assert_non_null(strstr(why, "does not resolve"));
     }
     nng_close(rep);
 }

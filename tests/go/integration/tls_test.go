@@ -131,6 +131,10 @@ func TestTLSCluster(t *testing.T) {
 		"status", "--control", coord.Control)
 	expectCLIFails(t, "TLS options with a tcp:// address", []string{"--tls-ca", "not a TLS address"},
 		"status", "--control", "tcp://localhost:"+port, "--tls-ca", f.CA)
+	// nng counts a name that does not resolve like a closed handshake:
+	// the CLI's own probe must say which it is.
+	expectCLIFails(t, "host name that does not resolve", []string{"cannot resolve 'no-such-host.invalid'"},
+		"status", "--control", "tcp://no-such-host.invalid:"+port)
 	expectCLIFails(t, "TLS address by IP (mbedTLS matches DNS names only)", []string{"DNS names only"},
 		"status", "--control", "tls+tcp://127.0.0.1:"+port, "--tls-ca", f.CA)
 	if code, errs, _ := tlsCLIRun(t, "status", "--control", "tls+tcp://127.0.0.1:"+port,
