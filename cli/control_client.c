@@ -182,8 +182,11 @@ static int fail(struct trib_ctl_err *e, int code, const char *fmt, ...)
     return code;
 }
 
-/* TLS for a tls+tcp:// URL; TLS options with another URL are an error.
- * 0, or the code (e filled). */
+/* TLS for a tls+tcp:// URL; --tls-* flags with another URL are an error.
+ * The TRIBUTARY_TLS_* variables are not: a plain address ignores them
+ * (the CLI in a coordinator's environment, e.g. its container's health
+ * check on a tcp:// control address, sees the coordinator's
+ * TRIBUTARY_TLS_CERT and _KEY). 0, or the code (e filled). */
 static int tls_setup(struct trib_ctl *c, struct trib_ctl_err *e)
 {
     struct trib_tls_opts o;
@@ -196,7 +199,7 @@ static int tls_setup(struct trib_ctl *c, struct trib_ctl_err *e)
     tls_effective(&o, src);
     if (!trib_tls_url(c->url)) {
         for (i = 0; i < NTLS; i++) {
-            if (*tls_field(&o, i) != NULL) {
+            if (*tls_field(&tls_flags, i) != NULL) {
                 return fail(e, TRIB_ECONFIG,
                             "%s is given but the control address %s%s%s%s "
                             "is not a TLS address (tls+tcp://HOST:PORT)",

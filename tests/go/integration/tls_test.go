@@ -288,3 +288,20 @@ func TestTLSBadSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSEnvPlainControl: the TRIBUTARY_TLS_* variables are ignored for a
+// plain control address -- a CLI in the coordinator's own environment (its
+// container's health check on tcp://127.0.0.1) sees the coordinator's
+// TRIBUTARY_TLS_CERT and _KEY -- while a --tls-* flag there is an error.
+func TestTLSEnvPlainControl(t *testing.T) {
+	f := harness.NewTLSFiles(t)
+	coord := harness.StartCoordinator(t, nil)
+	env := []string{"TRIBUTARY_TLS_CERT=" + f.ServerCert, "TRIBUTARY_TLS_KEY=" + f.ServerKey,
+		"TRIBUTARY_TLS_CA=" + f.CA}
+	p := harness.Start(t, harness.Bin(t, "tributary"), []string{"status", "--control", coord.Control}, env)
+	if code := p.Wait(30 * time.Second); code != 0 {
+		t.Errorf("tributary status at a tcp:// address with TRIBUTARY_TLS_* set: exit %d: %s", code, p.Stderr())
+	}
+	expectCLIFails(t, "--tls-cert with a tcp:// address", []string{"--tls-cert", "not a TLS address"},
+		"status", "--control", coord.Control, "--tls-cert", f.ClientCert)
+}
