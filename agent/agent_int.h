@@ -253,6 +253,25 @@ void trib__sink_close(struct trib_sink *s);
 
 /* ------------------------------------------------------------- intents */
 
+/* What a job's write-back writes into its row when it applies (the row
+ * still 'running' the attempt worked): the state, the attempt, and
+ * finalized_at (completed/cancelled/discarded) or scheduled_at. */
+struct trib_wb_expect {
+    int worked;        /* the attempt this agent worked       */
+    int state;         /* enum trib_job_state written          */
+    int attempt;       /* attempt written                      */
+    int64_t expect_us; /* finalized_at or scheduled_at written */
+};
+void trib__writeback_expect(const struct trib_job *job,
+                            struct trib_wb_expect *e);
+/* Does a row persisted as (state, attempt, finalized_at, scheduled_at;
+ * times 0 = NULL) show that write-back? A row rescued, worked again,
+ * cancelled or deleted meanwhile does not: the write-back did not apply
+ * and the job's outcome is someone else's to report. */
+int trib__writeback_applied(const struct trib_wb_expect *e, int state,
+                            int attempt, int64_t finalized_at,
+                            int64_t scheduled_at);
+
 /* Write-back intents in the outbox (intents.c; no-ops without one).
  * write: before the statement is sent (flushes); confirm: after the
  * commit, before the batch's events are published (written with them). */

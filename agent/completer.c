@@ -5,9 +5,10 @@
  * time on the completer's own connection; while it runs, the backlog grows,
  * so batches are as large as the load makes them (up to batch_max rows).
  * When idle, a small batch waits at most 'linger' to grow. Every statement
- * updates only rows still 'running' and returns each job's persisted
- * state, from which the events are made (River: events follow the state
- * actually written).
+ * updates only rows still 'running' the attempt worked and returns each
+ * job's persisted state, from which the events are made (River: events
+ * follow the state actually written) -- only for rows that show this
+ * write-back's values: a job rescued meanwhile gets no event from us.
  *
  * Backpressure: above backlog_high waiting jobs the client stops fetching;
  * it resumes below half of that.
@@ -24,6 +25,7 @@
 #include "trib_mem.h"
 #include "trib_time.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +48,7 @@ struct trib_completer {
     struct row_state *pending_rows; /* fast path awaiting job_states */
     struct trib_complain complain;
     uint64_t statements, rows;
+    uint64_t not_applied; /* jobs whose write-back changed nothing */
 };
 
 static void maybe_flush(struct trib_completer *cm);
@@ -172,26 +175,38 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Publishes one event per job of the finished batch and frees the jobs.
- * rows[i] is the persisted state of batch[i]. */
+/* Publishes the batch's events and frees the jobs. rows[i] is the
+ * persisted state of batch[i]. An event goes out only for a row that shows
+ * this write-back's own values (trib__writeback_applied): a row rescued
+ * and perhaps worked again by another client, cancelled or deleted while
+ * the write-back waited did not take it, and River reports nothing for it
+ * here (the rescue is maintenance; the next attempt's worker reports its
+ * own outcome). A retried write-back whose first try committed finds its
+ * values and reports them once. */
 static void publish_batch(struct trib_completer *cm, struct row_state *rows)
 {
     struct trib_agent *a = cm->client->agent;
     struct trib_event *evs = trib_calloc(cm->nbatch, sizeof(*evs));
     uint64_t now = trib_mono_us();
     int64_t at = trib__db_now(a);
-    size_t i, n = 0;
+    size_t i, n = 0, skipped = 0;
 
     for (i = 0; i < cm->nbatch; i++) {
         struct trib_job *job = cm->batch[i];
         struct trib_event *ev = &evs[n];
+        struct trib_wb_expect want;
         int kind;
 
-        if (!rows[i].found) {
-            continue; /* row deleted meanwhile: River emits nothing */
+        trib__writeback_expect(job, &want);
+        if (!rows[i].found || !trib__writeback_applied(
+                                  &want, rows[i].state, rows[i].attempt,
+                                  rows[i].finalized_at, rows[i].scheduled_at)) {
+            skipped++;
+            continue;
         }
         kind = event_kind(rows[i].state, job->outcome);
         if (kind == 0) {
+            skipped++;
             continue;
         }
         ev->kind = kind;
@@ -215,6 +230,14 @@ static void publish_batch(struct trib_completer *cm, struct row_state *rows)
         ev->error = job->outcome == OUT_INTERRUPT ? NULL : job->error;
         ev->at = at;
         n++;
+    }
+    if (skipped > 0) {
+        cm->not_applied += skipped;
+        TRIB_INFO("AGT-WRITEBACK",
+                  "client %s: %zu of %zu write-backs did not apply: rows no "
+                  "longer running the attempt worked (rescued, cancelled or "
+                  "deleted meanwhile); no event for them (%" PRIu64 " so far)",
+                  cm->client->id, skipped, cm->nbatch, cm->not_applied);
     }
     /* With an outbox: the batch's confirm goes into the same write as its
      * events (intents.c). */
@@ -416,7 +439,8 @@ static void on_states(void *arg, int status, PGresult *res)
     if (status != 0) {
         /* The fast update committed; only the read failed. Retrying the
          * whole batch is safe: rows already completed are no longer
-         * running, and the general path reports their persisted state. */
+         * running, and show this write-back's values, so the retry
+         * reports them (once). */
         trib_free(rows);
         batch_failed(cm, status, res);
         return;

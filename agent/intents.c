@@ -123,6 +123,35 @@ static void set_pin(struct trib_agent *a, const struct trib_client *c,
     in->pins[i].pin = pin;
 }
 
+void trib__writeback_expect(const struct trib_job *job,
+                            struct trib_wb_expect *e)
+{
+    e->worked = job->attempt;
+    e->state = job->outcome == OUT_COMPLETE ? JS_COMPLETED : job->target_state;
+    e->attempt = attempt_after(job);
+    e->expect_us = finalizes(e->state) ? job->finalized_db : job->next_run_db;
+}
+
+/* A write-back only changes a row still running the attempt worked and
+ * writes exactly these values (to the microsecond), so a row showing them
+ * got it. */
+int trib__writeback_applied(const struct trib_wb_expect *e, int state,
+                            int attempt, int64_t finalized_at,
+                            int64_t scheduled_at)
+{
+    int retrying = e->state == JS_AVAILABLE || e->state == JS_RETRYABLE ||
+                   e->state == JS_SCHEDULED;
+
+    if (state == e->state && attempt == e->attempt) {
+        return finalizes(state) ? finalized_at == e->expect_us
+                                : scheduled_at == e->expect_us;
+    }
+    /* a retry turned into a cancellation (cancel_attempted_at was set):
+     * the attempt is kept, finalized_at is the commit's now() */
+    return retrying && state == JS_CANCELLED && attempt == e->worked &&
+           finalized_at != 0;
+}
+
 void trib__intents_write(struct trib_agent *a, struct trib_client *c,
                          struct trib_job *const *jobs, size_t n)
 {
@@ -151,16 +180,15 @@ void trib__intents_write(struct trib_agent *a, struct trib_client *c,
         msgpack_pack_str_with_body(&pk, c->id, strlen(c->id));
         for (k = i; k < i + m; k++) {
             const struct trib_job *j = jobs[k];
-            int state =
-                j->outcome == OUT_COMPLETE ? JS_COMPLETED : j->target_state;
+            struct trib_wb_expect e;
+            trib__writeback_expect(j, &e);
             msgpack_pack_array(&pk, 9);
             msgpack_pack_int64(&pk, j->id);
-            msgpack_pack_int(&pk, j->attempt);
+            msgpack_pack_int(&pk, e.worked);
             msgpack_pack_int(&pk, (int)j->outcome);
-            msgpack_pack_int(&pk, state);
-            msgpack_pack_int(&pk, attempt_after(j));
-            msgpack_pack_int64(&pk, finalizes(state) ? j->finalized_db
-                                                     : j->next_run_db);
+            msgpack_pack_int(&pk, e.state);
+            msgpack_pack_int(&pk, e.attempt);
+            msgpack_pack_int64(&pk, e.expect_us);
             msgpack_pack_int64(&pk, j->scheduled_at);
             msgpack_pack_int64(&pk, j->start_db);
             msgpack_pack_int64(&pk, (int64_t)(j->end_mono - j->start_mono));
@@ -421,11 +449,9 @@ void trib__intents_hold(struct trib_agent *a)
 /* Did our write-back produce this row? (see the top of the file) */
 static int applied(const struct intent *it, const PGresult *res, int r)
 {
-    int state = trib__state_parse(PQgetvalue(res, r, 1));
-    int attempt = atoi(PQgetvalue(res, r, 2));
+    struct trib_wb_expect e = {it->worked, it->state, it->attempt,
+                               it->expect_us};
     int64_t fin = 0, sched = 0;
-    int retrying = it->state == JS_AVAILABLE || it->state == JS_RETRYABLE ||
-                   it->state == JS_SCHEDULED;
 
     if (!PQgetisnull(res, r, 3)) {
         trib_pgtime_parse(PQgetvalue(res, r, 3), &fin);
@@ -433,13 +459,8 @@ static int applied(const struct intent *it, const PGresult *res, int r)
     if (!PQgetisnull(res, r, 4)) {
         trib_pgtime_parse(PQgetvalue(res, r, 4), &sched);
     }
-    if (state == it->state && attempt == it->attempt) {
-        return finalizes(state) ? fin == it->expect_us : sched == it->expect_us;
-    }
-    /* a retry turned into a cancellation (cancel_attempted_at was set):
-     * the attempt is kept, finalized_at is the commit's now() */
-    return retrying && state == JS_CANCELLED && attempt == it->worked &&
-           fin != 0;
+    return trib__writeback_applied(&e, trib__state_parse(PQgetvalue(res, r, 1)),
+                                   atoi(PQgetvalue(res, r, 2)), fin, sched);
 }
 
 static int event_kind(int persisted, int outcome)
