@@ -5,9 +5,10 @@
  * One request is outstanding at a time on one nng context. The aio
  * callback runs on an nng thread: after a successful send it starts the
  * receive itself; every final result (reply, error, timeout) is queued
- * for the loop thread (uv_async_send, whole queue drained per wake-up).
- * Everything else -- the session state, the outbox, the timers -- belongs
- * to the loop thread.
+ * for the loop thread (uv_async_send, whole queue drained per wake-up;
+ * forwarder_conn.c, with the dialer, start and close). Everything here
+ * -- the session state, the outbox, the timers -- belongs to the loop
+ * thread.
  *
  * Session states: IDLE (no session; HELLO after the backoff timer) ->
  * HELLO (sent) -> AUTH (sent) -> READY (streaming). pump() decides the
@@ -15,7 +16,7 @@
  * next batch, else a position probe (an empty batch: its ACK says how far
  * an old boot is durable), else GOODBYE when draining is over.
  */
-#include "forwarder.h"
+#include "forwarder_int.h"
 #include "trib_auth.h"
 #include "trib_err.h"
 #include "trib_log.h"
@@ -24,155 +25,13 @@
 #include "trib_tls.h"
 
 #include <inttypes.h>
-#include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
-#define TIMEOUT_MS     5000
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
-#define PROBE_MS       50 /* while draining: how often to ask for acks */
-#define GOODBYE_MS     1000
-
-enum fw_state { FW_IDLE, FW_HELLO, FW_AUTH, FW_READY, FW_DONE };
-enum fw_req {
-    REQ_NONE,
-    REQ_HELLO,
-    REQ_AUTH,
-    REQ_BATCH,
-    REQ_HEARTBEAT,
-    REQ_GOODBYE
-};
-enum post_kind { POST_REPLY, POST_PIPE_ADD, POST_PIPE_REM };
-
-/* A result handed from an nng thread to the loop. */
-struct post {
-    struct post *next;
-    enum post_kind kind;
-    int rv;       /* nng error of the request (POST_REPLY) */
-    nng_msg *msg; /* the reply (rv == 0)                   */
-};
-
-struct trib_forwarder {
-    struct trib_forwarder_opts o;
-    struct trib_outbox *ob;
-
-    /* nng (the aio callback touches only sending/ctx/aio and the queue) */
-    nng_socket sock;
-    nng_dialer dialer;
-    nng_ctx ctx;
-    nng_aio *aio;
-    int sending; /* aio phase: 1 send, 0 receive */
-    pthread_mutex_t mu;
-    struct post *head, *tail; /* under mu */
-    int closed;               /* under mu: no more posts */
-    uv_async_t async;
-
-    /* session (loop thread) */
-    enum fw_state state;
-    enum fw_req inflight;
-    uint64_t batch_boot, batch_first, batch_n;
-    int restart; /* end the session once the request returns */
-    int holding; /* a refused batch: wait for the backoff timer */
-    uint64_t bad_boot, bad_until; /* unreadable in the outbox: skipped
-                                     until then (uv_now, ms) */
-    int hb_due, probe_due;
-    uint8_t nonce_a[TRIB_WIRE_NONCE], nonce_c[TRIB_WIRE_NONCE];
-    char coord_id[TRIB_WIRE_STR_MAX + 1];
-    uint64_t backoff_ms;
-    uv_timer_t backoff_timer, hb_timer, drain_timer, probe_timer;
-    int open_handles, closing;
-    int pipes;                            /* connections up (loop thread) */
-    struct trib_tls_dial_stats dial_seen; /* counters at the last check  */
-    int tls_cert;                         /* presenting a client cert     */
-    char tls_name[256];                   /* verified name; "" URL host   */
-    struct trib_complain conn_complain, auth_complain, proto_complain;
-
-    /* draining */
-    int draining, drain_over;
-    void (*drain_done)(void *);
-    void *drain_arg;
-
-    /* buffers */
-    msgpack_sbuffer frame, payload;
-    msgpack_zone zone;
-    struct trib_wire_heartbeat hb;
-    struct trib_forwarder_stats st;
-};
-
 static void pump(struct trib_forwarder *fw);
-static void session_end(struct trib_forwarder *fw);
-static void on_hb_timer(uv_timer_t *t);
-
-/* ------------------------------------------------------ nng -> loop */
-
-static void post(struct trib_forwarder *fw, enum post_kind kind, int rv,
-                 nng_msg *msg)
-{
-    struct post *p = TRIB_NEW(struct post);
-
-    p->kind = kind;
-    p->rv = rv;
-    p->msg = msg;
-    pthread_mutex_lock(&fw->mu);
-    if (fw->closed) {
-        pthread_mutex_unlock(&fw->mu);
-        if (msg != NULL) {
-            nng_msg_free(msg);
-        }
-        trib_free(p);
-        return;
-    }
-    if (fw->tail != NULL) {
-        fw->tail->next = p;
-    } else {
-        fw->head = p;
-    }
-    fw->tail = p;
-    uv_async_send(&fw->async); /* under mu: the handle is still open */
-    pthread_mutex_unlock(&fw->mu);
-}
-
-/* nng thread. */
-static void aio_cb(void *arg)
-{
-    struct trib_forwarder *fw = arg;
-    int rv = nng_aio_result(fw->aio);
-
-    if (fw->sending) {
-        if (rv == 0) {
-            fw->sending = 0;
-            nng_ctx_recv(fw->ctx, fw->aio);
-            return;
-        }
-        if (nng_aio_get_msg(fw->aio) != NULL) {
-            nng_msg_free(nng_aio_get_msg(fw->aio)); /* still ours */
-            nng_aio_set_msg(fw->aio, NULL);
-        }
-        post(fw, POST_REPLY, rv, NULL);
-        return;
-    }
-    if (rv == 0) {
-        nng_msg *m = nng_aio_get_msg(fw->aio);
-        nng_aio_set_msg(fw->aio, NULL);
-        post(fw, POST_REPLY, 0, m);
-        return;
-    }
-    post(fw, POST_REPLY, rv, NULL);
-}
-
-/* nng thread. */
-static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
-{
-    (void)p;
-    post(arg, ev == NNG_PIPE_EV_ADD_POST ? POST_PIPE_ADD : POST_PIPE_REM, 0,
-         NULL);
-}
 
 /* ---------------------------------------------------------- sending */
 
@@ -192,7 +51,7 @@ static void send_frame(struct trib_forwarder *fw, enum fw_req kind,
     nng_ctx_send(fw->ctx, fw->aio);
 }
 
-static void send_hello(struct trib_forwarder *fw)
+void trib__fw_send_hello(struct trib_forwarder *fw)
 {
     struct trib_wire_hello *h = TRIB_NEW(struct trib_wire_hello);
     struct trib_outbox_boot boots[TRIB_WIRE_MAX_BOOTS];
@@ -416,7 +275,7 @@ static void on_backoff(uv_timer_t *t)
         pump(fw);
     } else if (fw->state == FW_IDLE && fw->inflight == REQ_NONE &&
                !fw->closing) {
-        send_hello(fw);
+        trib__fw_send_hello(fw);
     }
 }
 
@@ -431,7 +290,7 @@ static void hold(struct trib_forwarder *fw)
 }
 
 /* Ends the session; HELLO again after the backoff. */
-static void session_end(struct trib_forwarder *fw)
+void trib__fw_session_end(struct trib_forwarder *fw)
 {
     if (fw->state == FW_READY) {
         fw->st.connected = 0;
@@ -468,7 +327,7 @@ static void on_challenge(struct trib_forwarder *fw,
                       fw->o.url, (int)m->u.error.message.n,
                       m->u.error.message.p ? m->u.error.message.p : "",
                       trib_errname(m->u.error.code));
-        session_end(fw);
+        trib__fw_session_end(fw);
         return;
     }
     memcpy(fw->nonce_c, m->u.challenge.nonce, TRIB_WIRE_NONCE);
@@ -487,7 +346,7 @@ static void on_challenge(struct trib_forwarder *fw,
                       "secret this agent has: refusing it (events wait in "
                       "the outbox)",
                       fw->coord_id, fw->o.url);
-        session_end(fw);
+        trib__fw_session_end(fw);
         return;
     }
     if (fw->o.secret == NULL && m->u.challenge.auth_required) {
@@ -497,7 +356,7 @@ static void on_challenge(struct trib_forwarder *fw,
                       "TRIBUTARY_SECRET or --secret-file (events wait in "
                       "the outbox)",
                       fw->coord_id, fw->o.url);
-        session_end(fw);
+        trib__fw_session_end(fw);
         return;
     }
     memset(&a, 0, sizeof(a));
@@ -528,7 +387,7 @@ static void on_welcome(struct trib_forwarder *fw, const struct trib_wire_msg *m)
                       fw->coord_id, fw->o.url, (int)m->u.error.message.n,
                       m->u.error.message.p ? m->u.error.message.p : "",
                       trib_errname(m->u.error.code));
-        session_end(fw);
+        trib__fw_session_end(fw);
         return;
     }
     if (fw->o.secret != NULL) {
@@ -541,7 +400,7 @@ static void on_welcome(struct trib_forwarder *fw, const struct trib_wire_msg *m)
                           "shared secret: refusing it (events wait in the "
                           "outbox)",
                           fw->coord_id, fw->o.url);
-            session_end(fw);
+            trib__fw_session_end(fw);
             return;
         }
     }
@@ -561,7 +420,8 @@ static void on_welcome(struct trib_forwarder *fw, const struct trib_wire_msg *m)
     if (w->heartbeat_ms >= 100 && w->heartbeat_ms <= 60000 &&
         w->heartbeat_ms != fw->o.heartbeat_ms) {
         fw->o.heartbeat_ms = w->heartbeat_ms; /* the coordinator's pace */
-        uv_timer_start(&fw->hb_timer, on_hb_timer, (uint64_t)fw->o.heartbeat_ms,
+        uv_timer_start(&fw->hb_timer, trib__fw_on_hb_timer,
+                       (uint64_t)fw->o.heartbeat_ms,
                        (uint64_t)fw->o.heartbeat_ms);
     }
     fw->state = FW_READY;
@@ -618,7 +478,7 @@ static void on_batch_reply(struct trib_forwarder *fw,
                       m->u.error.code == TRIB_EAUTH ? "reconnecting"
                                                     : "retrying later");
         if (m->u.error.code == TRIB_EAUTH) {
-            session_end(fw); /* the session is gone: HELLO again */
+            trib__fw_session_end(fw); /* the session is gone: HELLO again */
         } else {
             hold(fw); /* the session stays up (PROTOCOL.md) */
         }
@@ -639,7 +499,7 @@ static void on_batch_reply(struct trib_forwarder *fw,
             fw->coord_id, m->u.error.expected_seq, fw->batch_boot,
             i < n ? boots[i].first_seq : 0, i < n ? boots[i].last_seq : 0,
             i < n ? boots[i].durable : 0);
-        session_end(fw);
+        trib__fw_session_end(fw);
         return;
     }
     TRIB_DEBUG("AGT-FORWARD",
@@ -680,7 +540,7 @@ static void no_answer(struct trib_forwarder *fw, enum fw_req req, int rv)
                   nng_strerror(rv));
 }
 
-static void on_reply(struct trib_forwarder *fw, int rv, nng_msg *msg)
+void trib__fw_on_reply(struct trib_forwarder *fw, int rv, nng_msg *msg)
 {
     enum fw_req req = fw->inflight;
     struct trib_wire_msg m;
@@ -693,7 +553,7 @@ static void on_reply(struct trib_forwarder *fw, int rv, nng_msg *msg)
         if (msg != NULL) {
             nng_msg_free(msg);
         }
-        session_end(fw);
+        trib__fw_session_end(fw);
         return;
     }
     if (rv != 0) {
@@ -706,7 +566,7 @@ static void on_reply(struct trib_forwarder *fw, int rv, nng_msg *msg)
             return;
         }
         no_answer(fw, req, rv);
-        session_end(fw);
+        trib__fw_session_end(fw);
         return;
     }
     drv = trib_wire_decode(nng_msg_body(msg), nng_msg_len(msg), &fw->zone, &m);
@@ -725,7 +585,7 @@ static void on_reply(struct trib_forwarder *fw, int rv, nng_msg *msg)
         if (req == REQ_GOODBYE) {
             finish_drain(fw);
         } else {
-            session_end(fw);
+            trib__fw_session_end(fw);
         }
     } else {
         switch (req) {
@@ -744,7 +604,7 @@ static void on_reply(struct trib_forwarder *fw, int rv, nng_msg *msg)
                 trib_outbox_ack(fw->ob, m.u.ack.boot_id, m.u.ack.applied,
                                 m.u.ack.durable);
             } else if (m.u.error.code == TRIB_EAUTH) {
-                session_end(fw);
+                trib__fw_session_end(fw);
             }
             break;
         case REQ_GOODBYE:
@@ -761,44 +621,6 @@ static void on_reply(struct trib_forwarder *fw, int rv, nng_msg *msg)
     nng_msg_free(msg);
     msgpack_zone_clear(&fw->zone);
     pump(fw);
-}
-
-static void on_async(uv_async_t *h)
-{
-    struct trib_forwarder *fw = h->data;
-    struct post *p, *next;
-
-    pthread_mutex_lock(&fw->mu);
-    p = fw->head;
-    fw->head = fw->tail = NULL;
-    pthread_mutex_unlock(&fw->mu);
-    for (; p != NULL; p = next) {
-        next = p->next;
-        if (fw->closing) {
-            if (p->msg != NULL) {
-                nng_msg_free(p->msg);
-            }
-        } else if (p->kind == POST_REPLY) {
-            on_reply(fw, p->rv, p->msg);
-        } else if (p->kind == POST_PIPE_ADD) {
-            fw->pipes++;
-            TRIB_DEBUG("AGT-FORWARD", "connected to %s", fw->o.url);
-            if (fw->state == FW_IDLE && fw->inflight == REQ_NONE) {
-                uv_timer_stop(&fw->backoff_timer);
-                send_hello(fw); /* no need to wait out the backoff */
-            }
-        } else {
-            fw->pipes -= fw->pipes > 0;
-            if (fw->state != FW_IDLE) {
-                trib_complain(&fw->conn_complain, TRIB_LOG_WARN, "AGT-FORWARD",
-                              "connection to the coordinator at %s lost; "
-                              "reconnecting (events wait in the outbox)",
-                              fw->o.url);
-                session_end(fw);
-            }
-        }
-        trib_free(p);
-    }
 }
 
 /* ------------------------------------------------------------- events */
@@ -885,7 +707,7 @@ void trib_forwarder_on_events(void *arg, const struct trib_event *evs, size_t n)
 
 /* ------------------------------------------------------------- timers */
 
-static void on_hb_timer(uv_timer_t *t)
+void trib__fw_on_hb_timer(uv_timer_t *t)
 {
     struct trib_forwarder *fw = t->data;
 
@@ -931,194 +753,4 @@ void trib_forwarder_drain(struct trib_forwarder *fw, uint64_t timeout_ms,
     uv_timer_start(&fw->drain_timer, on_drain_timer, timeout_ms, 0);
     uv_timer_start(&fw->probe_timer, on_probe_timer, PROBE_MS, PROBE_MS);
     pump(fw);
-}
-
-/* ---------------------------------------------------------- lifecycle */
-
-/* The dialer, with TLS for a tls+tcp:// URL; started non-blocking. */
-static int dial(struct trib_forwarder *fw)
-{
-    const struct trib_tls_opts *t = fw->o.tls;
-    struct trib_tls_opts conf_tls;
-    nng_tls_config *cfg = NULL;
-    char err[512];
-    int rv;
-
-    rv = nng_dialer_create(&fw->dialer, fw->sock, fw->o.url);
-    if (rv != 0) {
-        TRIB_ERROR("AGT-FORWARD", "cannot dial the coordinator at %s: %s",
-                   fw->o.url, nng_strerror(rv));
-        return trib_err_from_nng(rv);
-    }
-    if (trib_tls_url(fw->o.url)) {
-        if (t == NULL) {
-            memset(&conf_tls, 0, sizeof(conf_tls));
-            t = &conf_tls;
-        }
-        rv = trib_tls_config_create(TRIB_TLS_CLIENT, t, fw->o.url, &cfg, err,
-                                    sizeof(err));
-        if (rv != 0) {
-            TRIB_ERROR("AGT-FORWARD", "%s", err);
-            return rv;
-        }
-        fw->tls_cert = t->cert_file != NULL;
-        snprintf(fw->tls_name, sizeof(fw->tls_name), "%s",
-                 t->server_name != NULL ? t->server_name : "");
-        rv = nng_dialer_set_ptr(fw->dialer, NNG_OPT_TLS_CONFIG, cfg);
-        nng_tls_config_free(cfg); /* the dialer holds its own reference */
-        if (rv != 0) {
-            TRIB_ERROR("AGT-FORWARD", "cannot set up TLS for %s: %s", fw->o.url,
-                       nng_strerror(rv));
-            return trib_err_from_nng(rv);
-        }
-    }
-    trib_tls_dial_stats(fw->dialer, &fw->dial_seen);
-    rv = nng_dialer_start(fw->dialer, NNG_FLAG_NONBLOCK);
-    if (rv != 0) {
-        TRIB_ERROR("AGT-FORWARD", "cannot dial the coordinator at %s: %s",
-                   fw->o.url, nng_strerror(rv));
-        return trib_err_from_nng(rv);
-    }
-    return 0;
-}
-
-int trib_forwarder_start(const struct trib_forwarder_opts *opts,
-                         struct trib_forwarder **out)
-{
-    struct trib_forwarder *fw = TRIB_NEW(struct trib_forwarder);
-    uv_loop_t *loop = opts->loop;
-    int rv;
-
-    fw->o = *opts;
-    fw->ob = opts->outbox;
-    if (fw->o.timeout_ms <= 0) {
-        fw->o.timeout_ms = TIMEOUT_MS;
-    }
-    fw->backoff_ms = BACKOFF_MIN_MS;
-    pthread_mutex_init(&fw->mu, NULL);
-    msgpack_sbuffer_init(&fw->frame);
-    msgpack_sbuffer_init(&fw->payload);
-    msgpack_zone_init(&fw->zone, 1 << 16);
-    if ((rv = nng_req0_open(&fw->sock)) != 0) {
-        goto fail;
-    }
-    /* Our own timeout and session replace req's resend (a resent request
-     * would reach a new connection that has not said HELLO). */
-    if ((rv = nng_socket_set_ms(fw->sock, NNG_OPT_REQ_RESENDTIME,
-                                NNG_DURATION_INFINITE)) != 0 ||
-        (rv = nng_socket_set_size(fw->sock, NNG_OPT_RECVMAXSZ,
-                                  TRIB_WIRE_FRAME_MAX)) != 0 ||
-        (rv = nng_socket_set_ms(fw->sock, NNG_OPT_RECONNMINT,
-                                BACKOFF_MIN_MS)) != 0 ||
-        (rv = nng_socket_set_ms(fw->sock, NNG_OPT_RECONNMAXT,
-                                BACKOFF_MAX_MS)) != 0 ||
-        (rv = nng_ctx_open(&fw->ctx, fw->sock)) != 0 ||
-        (rv = nng_aio_alloc(&fw->aio, aio_cb, fw)) != 0 ||
-        (rv = nng_pipe_notify(fw->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, fw)) !=
-            0 ||
-        (rv = nng_pipe_notify(fw->sock, NNG_PIPE_EV_REM_POST, pipe_cb, fw)) !=
-            0) {
-        goto fail_sock;
-    }
-    uv_async_init(loop, &fw->async, on_async);
-    fw->async.data = fw;
-    uv_timer_init(loop, &fw->backoff_timer);
-    uv_timer_init(loop, &fw->hb_timer);
-    uv_timer_init(loop, &fw->drain_timer);
-    uv_timer_init(loop, &fw->probe_timer);
-    fw->backoff_timer.data = fw->hb_timer.data = fw;
-    fw->drain_timer.data = fw->probe_timer.data = fw;
-    fw->open_handles = 5;
-    rv = dial(fw);
-    fw->o.tls = NULL; /* borrowed for the dial only (forwarder.h) */
-    if (rv != 0) {
-        trib_forwarder_close(fw);
-        return rv;
-    }
-    uv_timer_start(&fw->hb_timer, on_hb_timer, (uint64_t)fw->o.heartbeat_ms,
-                   (uint64_t)fw->o.heartbeat_ms);
-    TRIB_INFO("AGT-FORWARD",
-              "forwarding events to the coordinator at %s (boot %016" PRIx64
-              "%s%s)",
-              opts->url, opts->boot_id,
-              opts->secret ? ", shared secret set" : ", no shared secret",
-              !trib_tls_url(opts->url) ? ""
-              : fw->tls_cert           ? ", TLS with a client certificate"
-                                       : ", TLS");
-    send_hello(fw); /* waits in nng for the connection */
-    *out = fw;
-    return 0;
-
-fail_sock:
-    if (fw->aio != NULL) {
-        nng_aio_free(fw->aio);
-    }
-    nng_close(fw->sock);
-fail:
-    TRIB_ERROR("AGT-FORWARD", "cannot open the coordinator socket: %s",
-               nng_strerror(rv));
-    msgpack_zone_destroy(&fw->zone);
-    msgpack_sbuffer_destroy(&fw->frame);
-    msgpack_sbuffer_destroy(&fw->payload);
-    pthread_mutex_destroy(&fw->mu);
-    trib_free(fw);
-    return trib_err_from_nng(rv);
-}
-
-void trib_forwarder_stats(const struct trib_forwarder *fw,
-                          struct trib_forwarder_stats *st)
-{
-    *st = fw->st;
-}
-
-static void on_closed(uv_handle_t *h)
-{
-    struct trib_forwarder *fw = h->data;
-
-    if (--fw->open_handles > 0) {
-        return;
-    }
-    msgpack_zone_destroy(&fw->zone);
-    msgpack_sbuffer_destroy(&fw->frame);
-    msgpack_sbuffer_destroy(&fw->payload);
-    pthread_mutex_destroy(&fw->mu);
-    trib_free(fw);
-}
-
-void trib_forwarder_close(struct trib_forwarder *fw)
-{
-    struct post *p, *next;
-
-    if (fw == NULL || fw->closing) {
-        return;
-    }
-    fw->closing = 1;
-    if (fw->st.batches > 0 || fw->st.sessions > 0) {
-        TRIB_INFO("AGT-FORWARD",
-                  "forwarded %" PRIu64 " event(s) in %" PRIu64
-                  " batch(es), %" PRIu64 " session(s)",
-                  fw->st.events, fw->st.batches, fw->st.sessions);
-    }
-    /* No more posts; wait out a running callback; close nng (its pipe
-     * callbacks find 'closed' set); drop what was queued. */
-    pthread_mutex_lock(&fw->mu);
-    fw->closed = 1;
-    pthread_mutex_unlock(&fw->mu);
-    nng_aio_stop(fw->aio);
-    nng_ctx_close(fw->ctx);
-    nng_close(fw->sock);
-    nng_aio_free(fw->aio);
-    for (p = fw->head; p != NULL; p = next) {
-        next = p->next;
-        if (p->msg != NULL) {
-            nng_msg_free(p->msg);
-        }
-        trib_free(p);
-    }
-    fw->head = fw->tail = NULL;
-    uv_close((uv_handle_t *)&fw->async, on_closed);
-    uv_close((uv_handle_t *)&fw->backoff_timer, on_closed);
-    uv_close((uv_handle_t *)&fw->hb_timer, on_closed);
-    uv_close((uv_handle_t *)&fw->drain_timer, on_closed);
-    uv_close((uv_handle_t *)&fw->probe_timer, on_closed);
 }
