@@ -119,7 +119,13 @@ int trib_ctl_take_tls_flags(int argc, char **argv, const char *prog)
             } else if (r + 1 < argc) {
                 *tls_field(&tls_flags, i) = argv[++r];
             } else {
-                fprintf(stderr, "%s: option %s needs a value\n", prog, a);
+                *tls_field(&tls_flags, i) = NULL;
+            }
+            if (*tls_field(&tls_flags, i) == NULL ||
+                **tls_field(&tls_flags, i) == '\0') {
+                /* "--tls-ca=" or "--tls-ca $UNSET" */
+                fprintf(stderr, "%s: option %s needs a value\n", prog,
+                        tls_options[i].flag);
                 return -1;
             }
             break;

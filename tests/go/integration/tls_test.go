@@ -304,4 +304,9 @@ func TestTLSEnvPlainControl(t *testing.T) {
 	}
 	expectCLIFails(t, "--tls-cert with a tcp:// address", []string{"--tls-cert", "not a TLS address"},
 		"status", "--control", coord.Control, "--tls-cert", f.ClientCert)
+	// an empty value (--tls-ca "$UNSET") is a usage error, not a file ""
+	expectCLIFails(t, "--tls-ca with an empty value", []string{"option --tls-ca needs a value"},
+		"status", "--control", coord.Control, "--tls-ca", "")
+	expectCLIFails(t, "--tls-ca= with an empty value", []string{"option --tls-ca needs a value"},
+		"status", "--control", coord.Control, "--tls-ca=")
 }
