@@ -107,6 +107,7 @@ type Compose struct {
 	Project string
 	Files   []string
 	Env     []string // on top of the test's environment
+	EnvFile string   // --env-file: instead of a .env beside the first file
 	t       testing.TB
 }
 
@@ -133,6 +134,9 @@ func NewCompose(t testing.TB, env []string, files ...string) *Compose {
 
 func (c *Compose) args(args []string) []string {
 	a := []string{"--ansi", "never", "-p", c.Project}
+	if c.EnvFile != "" {
+		a = append(a, "--env-file", c.EnvFile)
+	}
 	for _, f := range c.Files {
 		a = append(a, "-f", f)
 	}

@@ -47,7 +47,7 @@ func TestComposeStack(t *testing.T) {
 	phase("base image", start)
 	start = time.Now()
 	const pgImage = "tributary-postgres:15"
-	harness.MustDocker(t, 10*time.Minute, "build", "-q", "--build-arg", "BASE="+base,
+	harness.MustDocker(t, 20*time.Minute, "build", "-q", "--build-arg", "BASE="+base,
 		"-t", pgImage, filepath.Join(deploy, "postgres"))
 	phase("postgres image", start)
 
@@ -89,10 +89,15 @@ func TestComposeStack(t *testing.T) {
 		"TRIBUTARY_QUEUES=default:50",
 		"COMPOSE_HTTP_TIMEOUT=300",
 	}, filepath.Join(deploy, "docker-compose.yml"), override)
+	// Only what the test sets: not a deploy/.env left by someone's own use.
+	c.EnvFile = filepath.Join(dir, "empty.env")
+	if err := os.WriteFile(c.EnvFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	c.MustRun(time.Minute, "config", "-q")
 
 	start = time.Now()
-	c.MustRun(15*time.Minute, "build", "migrate")
+	c.MustRun(25*time.Minute, "build", "migrate")
 	phase("tributary image", start)
 
 	start = time.Now()
