@@ -593,6 +593,46 @@ static uint64_t stat_value(nng_stat *parent, const char *name)
     return s != NULL ? nng_stat_value(s) : 0;
 }
 
+/* The statistics scope 'kind' ("dialer", "listener") whose "id" child is
+ * id. Not nng_stat_find_dialer/_listener: in libnng 1.5 they return the
+ * first scope of the kind whatever the id, so a process with two
+ * listeners (the coordinator) read the first one's counters for both. */
+static nng_stat *find_scope(nng_stat *st, const char *kind, int id)
+{
+    nng_stat *c, *found;
+
+    if (st == NULL || nng_stat_type(st) != NNG_STAT_SCOPE) {
+        return NULL;
+    }
+    if (strcmp(nng_stat_name(st), kind) == 0 &&
+        (c = nng_stat_find(st, "id")) != NULL &&
+        nng_stat_value(c) == (uint64_t)id) {
+        return st;
+    }
+    for (c = nng_stat_child(st); c != NULL; c = nng_stat_next(c)) {
+        if ((found = find_scope(c, kind, id)) != NULL) {
+            return found;
+        }
+    }
+    return NULL;
+}
+
+uint64_t trib_tls_listener_refused(nng_listener l)
+{
+    nng_stat *all = NULL, *ls;
+    uint64_t n = 0;
+
+    if (nng_stats_get(&all) != 0) {
+        return 0;
+    }
+    ls = find_scope(all, "listener", nng_listener_id(l));
+    if (ls != NULL) {
+        n = stat_value(ls, "auth") + stat_value(ls, "proto");
+    }
+    nng_stats_free(all);
+    return n;
+}
+
 void trib_tls_dial_stats(nng_dialer d, struct trib_tls_dial_stats *st)
 {
     nng_stat *all = NULL, *ds;
@@ -601,7 +641,7 @@ void trib_tls_dial_stats(nng_dialer d, struct trib_tls_dial_stats *st)
     if (nng_stats_get(&all) != 0) {
         return;
     }
-    ds = nng_stat_find_dialer(all, d);
+    ds = find_scope(all, "dialer", nng_dialer_id(d));
     if (ds != NULL) {
         st->known = 1;
         st->connect = stat_value(ds, "connect");

@@ -90,6 +90,16 @@ struct trib_tls_dial_stats {
 void trib_tls_dial_stats(nng_dialer d, struct trib_tls_dial_stats *st);
 
 /*
+ * A TLS listener's connections whose handshake it refused so far (a
+ * missing or untrusted client certificate: nng's "auth"; a failed SP
+ * negotiation: "proto"). Not counted, because nng counts them together
+ * with every established connection that ends: clients that hung up
+ * during the handshake (they do not trust our certificate, or speak
+ * plain TCP) -- only the client can report those.
+ */
+uint64_t trib_tls_listener_refused(nng_listener l);
+
+/*
  * Why a dialer to url made no connection between two readings 'before'
  * and 'now' of its statistics: writes a sentence into why (no trailing
  * period) and returns 1, or returns 0 when the counters say nothing (no

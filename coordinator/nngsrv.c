@@ -217,39 +217,16 @@ int trib_nngsrv_port(const struct trib_nngsrv *s)
     return port;
 }
 
-/* The listener's failed connection attempts: TLS handshakes that failed
- * (bad or missing client certificate, plain tcp:// clients, scanners). */
-static uint64_t listener_failures(nng_listener l)
-{
-    static const char *names[] = {"auth", "proto", "other", "disconnect"};
-    nng_stat *all = NULL, *ls, *st;
-    uint64_t n = 0;
-    size_t i;
-
-    if (nng_stats_get(&all) != 0) {
-        return 0;
-    }
-    ls = nng_stat_find_listener(all, l);
-    for (i = 0; ls != NULL && i < sizeof(names) / sizeof(names[0]); i++) {
-        if ((st = nng_stat_find(ls, names[i])) != NULL) {
-            n += nng_stat_value(st);
-        }
-    }
-    nng_stats_free(all);
-    return n;
-}
-
 static void on_tls_timer(uv_timer_t *t)
 {
     struct trib_nngsrv *s = t->data;
-    uint64_t n = listener_failures(s->listener);
+    uint64_t n = trib_tls_listener_refused(s->listener);
 
     if (n > s->tls_failed) {
         trib_complain(&s->tls_complain, TRIB_LOG_WARN, "CRD-TLS",
                       "%s: %" PRIu64 " connection(s) to %s failed the TLS "
                       "handshake in the last %d s (clients without a "
-                      "certificate this coordinator trusts, clients that do "
-                      "not trust its certificate, or plain tcp:// clients)",
+                      "certificate this coordinator trusts)",
                       s->name, n - s->tls_failed, s->url, TLS_CHECK_MS / 1000);
     }
     s->tls_failed = n;
@@ -304,7 +281,7 @@ int trib_nngsrv_start(uv_loop_t *loop, const struct trib_nngsrv_opts *o,
         uv_timer_init(loop, &s->tls_timer);
         s->tls_timer.data = s;
         s->open_handles++;
-        s->tls_failed = listener_failures(s->listener);
+        s->tls_failed = trib_tls_listener_refused(s->listener);
         uv_timer_start(&s->tls_timer, on_tls_timer, TLS_CHECK_MS, TLS_CHECK_MS);
     }
     s->nreqs = o->contexts > 0 ? o->contexts : 16;

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -309,4 +311,48 @@ func TestTLSEnvPlainControl(t *testing.T) {
 		"status", "--control", coord.Control, "--tls-ca", "")
 	expectCLIFails(t, "--tls-ca= with an empty value", []string{"option --tls-ca needs a value"},
 		"status", "--control", coord.Control, "--tls-ca=")
+}
+
+// TestTLSHandshakeFailuresCounted: CRD-TLS counts, per address, the client
+// certificates the coordinator refused -- not the established connections
+// that end (nng counts both among a listener's errors): an agent killed
+// while connected is no failed handshake on the agents' address; a CLI
+// without a certificate, afterwards, is reported for the control address
+// (whose counters were read from the agents' listener before).
+func TestTLSHandshakeFailuresCounted(t *testing.T) {
+	t.Parallel()
+	dbURL := harness.NewRiverDB(t)
+	secret := newSecret(t)
+	f := harness.NewTLSFiles(t)
+	coord := harness.StartCoordinatorTLS(t, f, []string{"TRIBUTARY_SECRET=" + secret},
+		[]string{"--tls-ca", f.CA, "--tls-cert", f.ClientCert, "--tls-key", f.ClientKey},
+		"--tls-client-ca", f.CA)
+	a := clusterAgent(t, dbURL, coord, secret, "killed", "hq", filepath.Join(t.TempDir(), "outbox"),
+		tlsYAML(f.CA, f.ClientCert, f.ClientKey))
+	harness.WaitForStderrLine(t, coord.Proc, "agent killed connected", 30*time.Second)
+	a.Signal(syscall.SIGKILL)
+	harness.WaitForStderrLine(t, coord.Proc, "agent killed disconnected", 30*time.Second)
+	// Two of the coordinator's 5 s counts pass with the ended connection
+	// (a wait for a report that must not come: it cannot fail by itself).
+	time.Sleep(11 * time.Second)
+	expectCLIFails(t, "CLI without a client certificate", []string{"client certificate"},
+		"status", "--control", coord.Control, "--tls-ca", f.CA)
+	re := regexp.MustCompile(`CRD-TLS: (\w+): (\d+) connection\(s\)`)
+	total := func(addr string) int {
+		n := 0
+		for _, m := range re.FindAllStringSubmatch(coord.Proc.Stderr(), -1) {
+			if addr == "" || m[1] == addr {
+				v, _ := strconv.Atoi(m[2])
+				n += v
+			}
+		}
+		return n
+	}
+	harness.Eventually(t, 30*time.Second, "CRD-TLS reports the CLI without a certificate", func() bool {
+		return total("control") > 0
+	})
+	if n := total("ingest"); n != 0 {
+		t.Errorf("CRD-TLS counted %d refused handshakes on the agents' address, want 0 (an agent killed "+
+			"after its handshake):\n%s", n, coord.Proc.Stderr())
+	}
 }
