@@ -425,6 +425,7 @@ int trib_control_start(uv_loop_t *loop, const struct trib_control_opts *o,
     so.contexts = o->contexts > 0 ? o->contexts : 64;
     so.max_frame = 1 << 16; /* CLI requests are small */
     so.on_request = on_request;
+    so.tls = o->tls;
     so.arg = c;
     if ((rv = trib_nngsrv_start(loop, &so, &c->srv)) != 0) {
         c->srv = NULL;

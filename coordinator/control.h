@@ -21,12 +21,15 @@
 
 #include "view.h"
 
+struct nng_tls_config;
+
 struct trib_control;
 struct trib_poller;
 
 struct trib_control_opts {
     const char *url;
     int contexts; /* concurrent requests, parked ones included (64) */
+    struct nng_tls_config *tls; /* for a tls+tcp:// URL; borrowed */
     /* Adds the coordinator's own fields to status' "coordinator" object. */
     void (*describe)(void *arg, json_t *coordinator);
     void *arg;

@@ -278,7 +278,6 @@ static int tls_open(struct coord *co)
         fprintf(stderr, "tributary-coordinator: %s\n", err);
         return 2;
     }
-    trib_nngsrv_set_tls(co->tls);
     if (!trib_tls_url(co->conf.listen)) {
         TRIB_WARN("CRD-TLS",
                   "agents connect to %s without TLS (only --control is "
@@ -438,6 +437,7 @@ static int start(struct coord *co)
     io.secret_len = co->secret_len;
     io.heartbeat_ms = co->conf.heartbeat_us / 1000;
     io.on_applied = on_applied;
+    io.tls = co->tls;
     io.arg = co;
     if (trib_ingest_start(&co->loop, &io, co->view, co->store, &co->ingest) !=
         0) {
@@ -446,6 +446,7 @@ static int start(struct coord *co)
     memset(&cs, 0, sizeof(cs));
     cs.url = co->conf.control;
     cs.describe = describe;
+    cs.tls = co->tls;
     cs.arg = co;
     if (trib_control_start(&co->loop, &cs, co->view, co->poller,
                            &co->control) != 0) {
@@ -476,7 +477,6 @@ static void stop(struct coord *co)
                                "and replays at the next start");
     }
     trib_view_free(co->view);
-    trib_nngsrv_set_tls(NULL);
     if (co->tls != NULL) {
         nng_tls_config_free(co->tls);
     }

@@ -494,6 +494,7 @@ int trib_ingest_start(uv_loop_t *loop, const struct trib_ingest_opts *o,
     so.max_frame = 2 * (size_t)TRIB_WIRE_FRAME_MAX;
     so.on_request = on_request;
     so.on_pipe_gone = on_pipe_gone;
+    so.tls = o->tls;
     so.arg = in;
     if ((rv = trib_nngsrv_start(loop, &so, &in->srv)) != 0) {
         in->srv = NULL;

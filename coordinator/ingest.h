@@ -25,6 +25,8 @@
 #include "store.h"
 #include "view.h"
 
+struct nng_tls_config;
+
 struct trib_ingest;
 
 struct trib_ingest_opts {
@@ -34,6 +36,7 @@ struct trib_ingest_opts {
     size_t secret_len;
     int64_t heartbeat_ms;
     int contexts; /* concurrent requests (256): one per agent is enough */
+    struct nng_tls_config *tls; /* for a tls+tcp:// URL; borrowed */
     /* Called after every applied batch (the control side wakes waiters). */
     void (*on_applied)(void *arg);
     void *arg;

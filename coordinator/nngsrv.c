@@ -22,8 +22,6 @@ enum { CTX_RECV, CTX_HANDLER, CTX_SEND, CTX_DEAD };
 
 #define TLS_CHECK_MS 5000 /* how often failed handshakes are counted */
 
-static nng_tls_config *tls_identity; /* trib_nngsrv_set_tls() */
-
 #define WAKE_BATCH 64
 
 struct trib_nngreq {
@@ -232,11 +230,6 @@ static void on_tls_timer(uv_timer_t *t)
     s->tls_failed = n;
 }
 
-void trib_nngsrv_set_tls(struct nng_tls_config *cfg)
-{
-    tls_identity = cfg;
-}
-
 int trib_nngsrv_start(uv_loop_t *loop, const struct trib_nngsrv_opts *o,
                       struct trib_nngsrv **out)
 {
@@ -264,12 +257,11 @@ int trib_nngsrv_start(uv_loop_t *loop, const struct trib_nngsrv_opts *o,
     }
     nng_listener_set_size(s->listener, NNG_OPT_RECVMAXSZ, o->max_frame);
     if (trib_tls_url(s->url)) {
-        if (tls_identity == NULL) {
+        if (o->tls == NULL) {
             rv = NNG_EINVAL; /* coord.c checks first: not reached */
             goto fail;
         }
-        rv =
-            nng_listener_set_ptr(s->listener, NNG_OPT_TLS_CONFIG, tls_identity);
+        rv = nng_listener_set_ptr(s->listener, NNG_OPT_TLS_CONFIG, o->tls);
         if (rv != 0) {
             goto fail;
         }

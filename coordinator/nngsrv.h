@@ -14,9 +14,9 @@
  * peer's connection (nng "pipe") closing through the on_pipe_gone callback,
  * also on the loop thread.
  *
- * TLS: a tls+tcp:// URL listens with the process's TLS identity, set
- * once with trib_nngsrv_set_tls() before the first start (the coordinator
- * has one certificate for all its addresses; common/trib_tls.h builds it).
+ * TLS: a tls+tcp:// URL listens with the TLS identity in the options
+ * (the coordinator has one certificate for all its addresses;
+ * common/trib_tls.h builds it).
  *
  * Ownership: the server copies the URL; request bytes passed to the
  * handler are borrowed for the callback only; reply bytes are copied.
@@ -47,14 +47,12 @@ struct trib_nngsrv_opts {
     size_t max_frame; /* NNG_OPT_RECVMAXSZ                           */
     trib_nngsrv_req_fn on_request;
     trib_nngsrv_pipe_fn on_pipe_gone; /* may be NULL */
+    /* For a tls+tcp:// URL (NULL: none; such a URL then fails to start).
+     * The listener takes its own reference; the caller keeps (and frees)
+     * its own. */
+    struct nng_tls_config *tls;
     void *arg;
 };
-
-/* The TLS configuration every tls+tcp:// listener started afterwards uses
- * (NULL: none; such a URL then fails to start). Each listener takes its own
- * reference; the caller keeps (and frees) its own. Loop thread, before
- * the servers start. */
-void trib_nngsrv_set_tls(struct nng_tls_config *cfg);
 
 /* Opens the socket and listens. 0, or a trib_err with the reason logged
  * (address in use, bad URL, a tls+tcp:// URL without TLS identity). */
