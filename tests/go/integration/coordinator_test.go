@@ -37,8 +37,15 @@ func newSecret(t *testing.T) string {
 // poll client on 'queue', its outbox in outbox (reused across restarts).
 func clusterAgent(t *testing.T, dbURL string, coord *harness.Coordinator, secret, node, queue, outbox string, extraYAML string, clientYAML ...string) *harness.Proc {
 	t.Helper()
-	cfg := filepath.Join(t.TempDir(), node+".yaml")
-	yaml := `log_level: info
+	return startForwardingAgent(t, dbURL, coord, secret, node, outbox, agentYAML(node, queue, extraYAML, clientYAML...))
+}
+
+// agentYAML is the configuration clusterAgent's agents use: one notify and
+// one poll client on the queues (comma-separated; 50 workers each),
+// extraYAML at the top level and clientYAML in each client.
+func agentYAML(node, queues, extraYAML string, clientYAML ...string) string {
+	queue := strings.ReplaceAll(queues, ",", `:50", "`) // in ["...:50"] below
+	return `log_level: info
 leader:
   elect_interval: 500ms
   ttl: 3s
@@ -51,13 +58,26 @@ leader:
     poll_interval: 200ms
     queues: ["` + queue + `:50"]
 ` + strings.Join(clientYAML, "")
+}
+
+// writeConfig writes an agent's YAML into a temporary file; returns its path.
+func writeConfig(t *testing.T, node, yaml string) string {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), node+".yaml")
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := harness.Start(t, harness.Bin(t, "tributary-agent"), []string{
-		"--database-url", dbURL, "--config", cfg, "--node-id", node,
-		"--coordinator", coord.Listen, "--outbox-dir", outbox,
-	}, []string{"TRIBUTARY_SECRET=" + secret})
+	return cfg
+}
+
+// startForwardingAgent starts an agent with the configuration yaml, forwarding to
+// coord with the shared secret, its outbox in outbox, extra flags appended;
+// a sanitizer report from it fails the test.
+func startForwardingAgent(t *testing.T, dbURL string, coord *harness.Coordinator, secret, node, outbox, yaml string, extra ...string) *harness.Proc {
+	t.Helper()
+	args := append([]string{"--database-url", dbURL, "--config", writeConfig(t, node, yaml), "--node-id", node,
+		"--coordinator", coord.Listen, "--outbox-dir", outbox}, extra...)
+	p := harness.Start(t, harness.Bin(t, "tributary-agent"), args, []string{"TRIBUTARY_SECRET=" + secret})
 	t.Cleanup(func() {
 		if r := harness.SanitizerReport(p); r != "" {
 			t.Errorf("agent %s: sanitizer report: %s", node, r)

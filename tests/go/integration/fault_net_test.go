@@ -75,25 +75,8 @@ func (c *netCluster) addAgent(node, queues, coordURL, extraYAML string, clientYA
 	if coordURL == "" {
 		coordURL = c.coord.Listen
 	}
-	queue := strings.ReplaceAll(queues, ",", `:50", "`) // in ["...:50"] below
 	a := &netAgent{node: node, ns: c.net.AddHost(node), outbox: filepath.Join(t.TempDir(), "outbox-"+node)}
-	cfg := filepath.Join(t.TempDir(), node+".yaml")
-	yaml := `log_level: info
-leader:
-  elect_interval: 500ms
-  ttl: 3s
-` + extraYAML + `clients:
-  - id: ` + node + `-notify
-    mode: notify
-    queues: ["` + queue + `:50"]
-` + strings.Join(clientYAML, "") + `  - id: ` + node + `-poll
-    mode: poll
-    poll_interval: 200ms
-    queues: ["` + queue + `:50"]
-` + strings.Join(clientYAML, "")
-	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeConfig(t, node, agentYAML(node, queues, extraYAML, clientYAML...))
 	a.proc = a.ns.Start(t, harness.Bin(t, "tributary-agent"), []string{
 		"--database-url", c.pg.URL, "--config", cfg, "--node-id", node,
 		"--coordinator", coordURL, "--outbox-dir", a.outbox, "--stats-interval", "1s",

@@ -31,25 +31,6 @@ import (
 	"tributary/tests/harness"
 )
 
-// fpAgent starts tributary-agent forwarding to coord with the given YAML
-// (log level, maintenance, clients) and extra flags; its outbox in outbox.
-func fpAgent(t *testing.T, dbURL string, coord *harness.Coordinator, secret, node, outbox, yaml string, extra ...string) *harness.Proc {
-	t.Helper()
-	cfg := filepath.Join(t.TempDir(), node+".yaml")
-	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{"--database-url", dbURL, "--config", cfg, "--node-id", node,
-		"--coordinator", coord.Listen, "--outbox-dir", outbox}, extra...)
-	p := harness.Start(t, harness.Bin(t, "tributary-agent"), args, []string{"TRIBUTARY_SECRET=" + secret})
-	t.Cleanup(func() {
-		if r := harness.SanitizerReport(p); r != "" {
-			t.Errorf("agent %s: sanitizer report: %s", node, r)
-		}
-	})
-	return p
-}
-
 // fpFinished counts the jobs in a final state.
 func fpFinished(t *testing.T, c *pgx.Conn, queues ...string) int64 {
 	t.Helper()
@@ -215,7 +196,7 @@ func testPostgresRestart(t *testing.T, mode string) {
 	agents := map[string]*harness.Proc{}
 	for _, n := range nodes {
 		outboxes[n] = filepath.Join(t.TempDir(), "outbox")
-		agents[n] = fpAgent(t, dbURL, coord, secret, n, outboxes[n], fpMaint+fpClients(n))
+		agents[n] = startForwardingAgent(t, dbURL, coord, secret, n, outboxes[n], fpMaint+fpClients(n))
 	}
 	harness.Eventually(t, 20*time.Second, "three LISTEN sessions", func() bool { return fpListeners(t, conn) == 3 })
 	t.Logf("probe job before the fault: picked up in %s", fpProbe(t, conn).Round(time.Millisecond))
@@ -266,7 +247,7 @@ func testPostgresRestart(t *testing.T, mode string) {
 		t.Logf("PostgreSQL stopped (immediate) with %d of %d jobs finished, %d running on %s; %s killed; back after %s",
 			finishedAtFault, total, running, victim, victim, outage.Round(time.Millisecond))
 		conn = harness.Connect(t, dbURL)
-		agents[victim] = fpAgent(t, dbURL, coord, secret, victim, outboxes[victim], fpMaint+fpClients(victim))
+		agents[victim] = startForwardingAgent(t, dbURL, coord, secret, victim, outboxes[victim], fpMaint+fpClients(victim))
 		if running > 0 {
 			// Write-backs were unanswered when it died: resolved at start.
 			l := harness.WaitForStderrLine(t, agents[victim], "in-flight write-back(s) of earlier boots:", 60*time.Second)
@@ -462,7 +443,7 @@ func TestFaultProcDiskFull(t *testing.T) {
 		if d.tmpfs {
 			outbox = filepath.Join(d.dir, "outbox")
 		}
-		d.p = fpAgent(t, dbURL, coord, secret, d.node, outbox, yaml, d.flags...)
+		d.p = startForwardingAgent(t, dbURL, coord, secret, d.node, outbox, yaml, d.flags...)
 		d.dir = outbox
 	}
 	// Connected and forwarding before the coordinator goes away.
